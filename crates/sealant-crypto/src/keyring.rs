@@ -81,7 +81,7 @@ impl Keyring {
 
     fn sort(&mut self) {
         self.entries
-            .sort_by(|a, b| b.ordering_time.cmp(&a.ordering_time));
+            .sort_by_key(|e| std::cmp::Reverse(e.ordering_time));
     }
 
     /// Number of keys.
