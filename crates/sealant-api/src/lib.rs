@@ -1,0 +1,47 @@
+//! The Kubernetes side of sealant, still sans-IO.
+//!
+//! This crate holds the `bitnami.com/v1alpha1` [`SealedSecret`] custom resource type and the
+//! conversions around it, compatible with Bitnami sealed-secrets:
+//!
+//! - [`seal_secret`], [`merge_into`] and [`seal_raw`]: turn a `Secret` manifest (or one value)
+//!   into sealed form, as `kubeseal` does;
+//! - [`unseal`]: build the `Secret` the controller would create from a [`SealedSecret`], with
+//!   per-item diagnosis of failures ([`UnsealError`]);
+//! - [`parse_documents`], [`secret_from_value`], [`sealed_secret_from_value`]: read YAML/JSON
+//!   streams with errors that name the document and field;
+//! - [`to_yaml`], [`to_json`] and friends: print objects in `kubeseal`'s layout;
+//! - [`keyring_from_documents`] and [`key_secret`]: read and write key Secrets.
+//!
+//! Nothing here performs file or network I/O or reads the clock: callers pass bytes, strings and
+//! times in. Values are sealed and unsealed with [`sealant_crypto`].
+
+mod annotations;
+mod error;
+mod keys;
+mod lenient;
+mod output;
+mod seal;
+mod sealed_secret;
+mod stream;
+mod unseal;
+
+pub use annotations::{
+    ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_KUBECFG_LAST_APPLIED,
+    ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_MANAGED, ANNOTATION_NAMESPACE_WIDE,
+    ANNOTATION_PATCH, ANNOTATION_SKIP_SET_OWNER_REFERENCES, LABEL_SEALED_SECRETS_KEY,
+    MAX_KEY_ID_HINTS, key_ids_from_annotations, scope_from_annotations,
+};
+pub use error::Error;
+pub use keys::{key_secret, keyring_from_documents};
+pub use output::{Format, render, render_secret, secret_to_json, secret_to_yaml, to_json, to_yaml};
+pub use seal::{SealOptions, merge_into, seal_raw, seal_secret};
+pub use sealed_secret::{
+    API_VERSION, Condition, GROUP, KIND, SealedSecret, SealedSecretSpec, SealedSecretStatus,
+    SecretTemplateSpec, VERSION, crd, crd_yaml,
+};
+pub use stream::{
+    MAX_INPUT_BYTES, MAX_VALUE_BYTES, parse_documents, sealed_secret_from_value, secret_from_value,
+};
+pub use unseal::{FailureCause, ItemFailure, UnsealError, UnsealOptions, UnsealOutput, unseal};
+
+pub use sealant_crypto::{Certificate, KeyId, Keyring, PrivateKey, Scope};
