@@ -72,6 +72,9 @@ pub enum Error {
         /// The scope asked for.
         requested: Scope,
     },
+    /// The SealedSecret given to merge into cannot be used.
+    #[error("cannot merge into this SealedSecret: {0}")]
+    MergeTarget(String),
     /// An output format name that is neither `json` nor `yaml`.
     #[error("unsupported output format: {0}")]
     UnsupportedFormat(String),

@@ -1,28 +1,42 @@
-//! Sealing: `Secret` manifests into [`SealedSecret`]s, as `kubeseal` does.
+//! Sealing: `Secret` manifests into [`SealedSecret`]s, as `kubeseal` does (compat spec §2.5, §4.4).
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
-use sealant_crypto::{Certificate, Scope};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use sealant_crypto::{Certificate, Scope, encode_value, seal};
 
-use crate::{Error, SealedSecret};
+use crate::annotations::{format_key_ids, parse_key_ids, set_scope_annotations};
+use crate::{
+    ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_KUBECFG_LAST_APPLIED,
+    ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_NAMESPACE_WIDE, Error, SealedSecret,
+    SealedSecretSpec, SecretTemplateSpec, scope_from_annotations,
+};
 
 /// How to seal a Secret (the relevant `kubeseal` flags).
 #[derive(Clone, Debug, Default)]
 pub struct SealOptions {
     /// `None` keeps the input's scope annotations. `Some` non-strict rewrites them.
     /// `Some(Strict)` does NOT override a scope annotation already on the input (upstream
-    /// quirk: strict is the default of `--scope`).
+    /// quirk: strict is the default of `--scope`, so it cannot be told apart from no flag).
     pub scope: Option<Scope>,
-    /// Overrides `metadata.name` of the input.
+    /// Overrides `metadata.name` of the input (`--name`).
     pub name: Option<String>,
     /// An explicitly given namespace (`-n`): an input in another namespace is an error.
     pub namespace: Option<String>,
-    /// The namespace used when the input has none and `namespace` is not given.
+    /// The namespace used when the input has none and `namespace` is not given (the
+    /// kubeconfig context's, else `default`).
     pub default_namespace: String,
-    /// Allow a Secret with neither `data` nor `stringData` items.
+    /// Allow a Secret with neither `data` nor `stringData` items (`--allow-empty-data`).
     pub allow_empty_data: bool,
 }
 
 /// Seals a Secret manifest for the holder of `cert`'s private key.
+///
+/// Top-level metadata gets the name, the namespace, the scope annotation (non-strict scopes
+/// only) and [`ANNOTATION_KEY_IDS`]; `spec.template.metadata` is the input's metadata minus
+/// last-applied annotations, ownerReferences and server-set fields; `data` items are sealed,
+/// then `stringData` items (which win on a name clash).
 ///
 /// The caller checks that `cert` has not expired (this function has no clock).
 pub fn seal_secret(
@@ -30,22 +44,153 @@ pub fn seal_secret(
     cert: &Certificate,
     opts: &SealOptions,
 ) -> Result<SealedSecret, Error> {
-    let _ = (secret, cert, opts);
-    todo!()
+    check_not_empty(secret, opts)?;
+    let mut meta = secret.metadata.clone();
+
+    if let Some(scope) = opts.scope.filter(|s| *s != Scope::Strict) {
+        let mut annotations = meta.annotations.take().unwrap_or_default();
+        set_scope_annotations(&mut annotations, scope);
+        meta.annotations = Some(annotations);
+    }
+    let scope = meta
+        .annotations
+        .as_ref()
+        .map_or(Scope::Strict, scope_from_annotations);
+
+    if scope != Scope::ClusterWide {
+        let explicit = non_empty(opts.namespace.as_deref());
+        match (non_empty(meta.namespace.as_deref()), explicit) {
+            (Some(input), Some(given)) if input != given => {
+                return Err(Error::NamespaceMismatch {
+                    input: input.to_owned(),
+                    specified: given.to_owned(),
+                });
+            }
+            (Some(_), _) => {}
+            (None, given) => {
+                meta.namespace = given
+                    .or(non_empty(Some(&opts.default_namespace)))
+                    .map(str::to_owned);
+            }
+        }
+    }
+
+    if let Some(name) = non_empty(opts.name.as_deref()) {
+        meta.name = Some(name.to_owned());
+    }
+    let name = non_empty(meta.name.as_deref())
+        .ok_or(Error::MissingName)?
+        .to_owned();
+    let namespace = non_empty(meta.namespace.as_deref()).map(str::to_owned);
+
+    strip_for_template(&mut meta);
+
+    let label = scope.label(namespace.as_deref().unwrap_or_default(), &name);
+    let encrypted_data = seal_items(secret, cert, &label)?;
+
+    let mut top_annotations = BTreeMap::new();
+    set_scope_annotations(&mut top_annotations, scope);
+    top_annotations.insert(
+        ANNOTATION_KEY_IDS.to_owned(),
+        cert.key_id().as_str().to_owned(),
+    );
+
+    let mut ss = SealedSecret::new(
+        &name,
+        SealedSecretSpec {
+            template: SecretTemplateSpec {
+                metadata: meta,
+                type_: secret.type_.clone(),
+                immutable: secret.immutable,
+                data: None,
+            },
+            encrypted_data,
+            data: None,
+        },
+    );
+    ss.metadata.namespace = namespace;
+    ss.metadata.annotations = Some(top_annotations);
+    Ok(ss)
 }
 
-/// Seals `secret`'s items into `existing`, with the existing object's name, namespace and scope.
+/// Seals `secret`'s items into `existing` (`kubeseal --merge-into`).
+///
+/// Values are sealed for the EXISTING object's name, namespace and scope (its top-level
+/// metadata), whatever the input says, so they unseal where they are put. Entries not in the
+/// input stay byte-identical. The input's template labels and annotations are merged into the
+/// existing template (scope and last-applied annotations excepted), and the new key id is put
+/// first in [`ANNOTATION_KEY_IDS`].
 pub fn merge_into(
     existing: &mut SealedSecret,
     secret: &Secret,
     cert: &Certificate,
     opts: &SealOptions,
 ) -> Result<(), Error> {
-    let _ = (existing, secret, cert, opts);
-    todo!()
+    check_not_empty(secret, opts)?;
+    let name = non_empty(existing.metadata.name.as_deref())
+        .ok_or_else(|| Error::MergeTarget("the SealedSecret has no metadata.name".to_owned()))?
+        .to_owned();
+    let namespace = existing.metadata.namespace.clone().unwrap_or_default();
+    let top_annotations = existing.metadata.annotations.take().unwrap_or_default();
+    let scope = scope_from_annotations(&top_annotations);
+    existing.metadata.annotations = Some(top_annotations);
+    if let Some(requested) = opts.scope.filter(|s| *s != Scope::Strict && *s != scope) {
+        return Err(Error::MergeScopeConflict {
+            object: format!("{namespace}/{name}"),
+            existing: scope,
+            requested,
+        });
+    }
+
+    let label = scope.label(&namespace, &name);
+    let sealed = seal_items(secret, cert, &label)?;
+    existing.spec.encrypted_data.extend(sealed);
+
+    let template = &mut existing.spec.template.metadata;
+    if let Some(labels) = secret.metadata.labels.as_ref().filter(|l| !l.is_empty()) {
+        template
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(labels.clone());
+    }
+    if let Some(annotations) = secret.metadata.annotations.as_ref() {
+        let merged: Vec<(String, String)> = annotations
+            .iter()
+            .filter(|(k, _)| {
+                ![
+                    ANNOTATION_KUBECTL_LAST_APPLIED,
+                    ANNOTATION_KUBECFG_LAST_APPLIED,
+                    ANNOTATION_CLUSTER_WIDE,
+                    ANNOTATION_NAMESPACE_WIDE,
+                ]
+                .contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !merged.is_empty() {
+            template
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .extend(merged);
+        }
+    }
+
+    let annotations = existing
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    let old = annotations
+        .get(ANNOTATION_KEY_IDS)
+        .map(|l| parse_key_ids(l))
+        .unwrap_or_default();
+    let ids = format_key_ids(std::iter::once(cert.key_id()).chain(old.iter()));
+    annotations.insert(ANNOTATION_KEY_IDS.to_owned(), ids);
+    Ok(())
 }
 
-/// Seals one value (`kubeseal --raw`), returning standard base64 with no newline.
+/// Seals one value (`kubeseal --raw`), returning standard padded base64 with no newline.
+///
+/// `namespace` is required unless the scope is cluster-wide, `name` only for strict.
 pub fn seal_raw(
     value: &[u8],
     cert: &Certificate,
@@ -53,6 +198,64 @@ pub fn seal_raw(
     namespace: &str,
     name: &str,
 ) -> Result<String, Error> {
-    let _ = (value, cert, scope, namespace, name);
-    todo!()
+    if scope != Scope::ClusterWide && namespace.is_empty() {
+        return Err(Error::RawMissingNamespace { scope });
+    }
+    if scope == Scope::Strict && name.is_empty() {
+        return Err(Error::RawMissingName);
+    }
+    let sealed = seal(cert.public_key(), value, &scope.label(namespace, name))?;
+    Ok(encode_value(&sealed))
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn check_not_empty(secret: &Secret, opts: &SealOptions) -> Result<(), Error> {
+    let has_data = secret.data.as_ref().is_some_and(|d| !d.is_empty());
+    let has_string_data = secret.string_data.as_ref().is_some_and(|d| !d.is_empty());
+    if !has_data && !has_string_data && !opts.allow_empty_data {
+        return Err(Error::EmptyData);
+    }
+    Ok(())
+}
+
+/// What kubeseal removes from the input metadata before copying it into the template.
+fn strip_for_template(meta: &mut ObjectMeta) {
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(ANNOTATION_KUBECTL_LAST_APPLIED);
+        annotations.remove(ANNOTATION_KUBECFG_LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+    meta.owner_references = None;
+    meta.self_link = None;
+    meta.uid = None;
+    meta.resource_version = None;
+    meta.generation = None;
+    meta.creation_timestamp = None;
+    meta.deletion_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
+}
+
+/// Seals `data` items, then `stringData` items (which replace same-named `data` items).
+fn seal_items(
+    secret: &Secret,
+    cert: &Certificate,
+    label: &[u8],
+) -> Result<BTreeMap<String, String>, Error> {
+    let key = cert.public_key();
+    let mut out = BTreeMap::new();
+    for (item, value) in secret.data.iter().flatten() {
+        out.insert(item.clone(), encode_value(&seal(key, &value.0, label)?));
+    }
+    for (item, value) in secret.string_data.iter().flatten() {
+        out.insert(
+            item.clone(),
+            encode_value(&seal(key, value.as_bytes(), label)?),
+        );
+    }
+    Ok(out)
 }
