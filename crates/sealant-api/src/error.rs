@@ -12,11 +12,11 @@ use crate::UnsealError;
 #[non_exhaustive]
 pub enum Error {
     /// A document of an input stream is invalid.
-    #[error("document {document}: {}{message}", path_prefix(.path))]
+    #[error("{}{}{message}", doc_prefix(.document), path_prefix(.path))]
     Document {
-        /// 1-based position of the document in the stream (after `List` expansion, the
-        /// position of the `List` itself).
-        document: usize,
+        /// 1-based position of the document in the stream (for a `List` item, the position of
+        /// the `List`); `None` when the object was not read from a stream.
+        document: Option<usize>,
         /// Field path inside the document, e.g. `data.password`, if known.
         path: Option<String>,
         /// What is wrong and, where possible, what to do.
@@ -89,6 +89,10 @@ pub enum Error {
     Unseal(#[from] UnsealError),
 }
 
+fn doc_prefix(document: &Option<usize>) -> String {
+    document.map(|d| format!("document {d}: ")).unwrap_or_default()
+}
+
 fn path_prefix(path: &Option<String>) -> String {
     path.as_ref().map(|p| format!("{p}: ")).unwrap_or_default()
 }
@@ -96,7 +100,7 @@ fn path_prefix(path: &Option<String>) -> String {
 impl Error {
     pub(crate) fn doc(document: usize, message: impl Into<String>) -> Self {
         Error::Document {
-            document,
+            document: Some(document),
             path: None,
             message: message.into(),
         }
@@ -108,7 +112,7 @@ impl Error {
         message: impl Into<String>,
     ) -> Self {
         Error::Document {
-            document,
+            document: Some(document),
             path: Some(path.into()),
             message: message.into(),
         }
