@@ -90,7 +90,9 @@ pub enum Error {
 }
 
 fn doc_prefix(document: &Option<usize>) -> String {
-    document.map(|d| format!("document {d}: ")).unwrap_or_default()
+    document
+        .map(|d| format!("document {d}: "))
+        .unwrap_or_default()
 }
 
 fn path_prefix(path: &Option<String>) -> String {

@@ -107,9 +107,12 @@ fn key_pair_from_secret(value: &Value) -> Result<(PrivateKey, Option<Certificate
         }
     }
     let field = |name: &str| -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-        if let Some(s) = value.pointer(&format!("/data/{name}")).and_then(Value::as_str) {
-            let bytes = decode_value(s)
-                .map_err(|e| located(&format!("data.{name}"), e.to_string()))?;
+        if let Some(s) = value
+            .pointer(&format!("/data/{name}"))
+            .and_then(Value::as_str)
+        {
+            let bytes =
+                decode_value(s).map_err(|e| located(&format!("data.{name}"), e.to_string()))?;
             return Ok(Some(Zeroizing::new(bytes)));
         }
         Ok(value

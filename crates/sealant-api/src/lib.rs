@@ -40,7 +40,8 @@ pub use sealed_secret::{
     SecretTemplateSpec, VERSION, crd, crd_yaml,
 };
 pub use stream::{
-    Document, MAX_INPUT_BYTES, MAX_VALUE_BYTES, parse_documents, parse_stream, sealed_secret_from_value, secret_from_value,
+    Document, MAX_INPUT_BYTES, MAX_VALUE_BYTES, parse_documents, parse_stream,
+    sealed_secret_from_value, secret_from_value,
 };
 pub use unseal::{FailureCause, ItemFailure, UnsealError, UnsealOptions, UnsealOutput, unseal};
 

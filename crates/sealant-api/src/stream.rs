@@ -163,10 +163,7 @@ fn parse_json_stream(input: &str) -> Result<Vec<(usize, Value)>, (usize, Error)>
         match item {
             Ok(v) => out.push((number, v)),
             Err(e) => {
-                return Err((
-                    number,
-                    Error::doc(number, format!("not valid JSON: {e}")),
-                ));
+                return Err((number, Error::doc(number, format!("not valid JSON: {e}"))));
             }
         }
     }
@@ -315,7 +312,11 @@ fn check_sizes(v: &Value, path: &mut String) -> Result<(), Error> {
     match v {
         Value::String(s) if s.len() > MAX_VALUE_BYTES => Err(Error::Document {
             document: None,
-            path: Some(if path.is_empty() { "(value)".into() } else { path.clone() }),
+            path: Some(if path.is_empty() {
+                "(value)".into()
+            } else {
+                path.clone()
+            }),
             message: format!(
                 "value is {} bytes, more than the {MAX_VALUE_BYTES}-byte limit (a Secret holds at most 1 MiB)",
                 s.len()
