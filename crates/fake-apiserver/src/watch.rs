@@ -1,0 +1,89 @@
+//! Watch responses: newline-delimited JSON events over a chunked HTTP body.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::resources::ResourceType;
+use crate::store::WatchMsg;
+use crate::table;
+
+/// How the stream renders objects.
+pub struct StreamOpts {
+    /// The resource (and version) watched.
+    pub rt: ResourceType,
+    /// Render objects as single-row Tables (`kubectl get --watch`).
+    pub table: Option<String>,
+    /// `timeoutSeconds`.
+    pub timeout: Option<Duration>,
+}
+
+fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Value, bool) {
+    match msg {
+        WatchMsg::Event(t, obj) => {
+            let mut o = (*obj).clone();
+            if let Some(m) = o.as_object_mut() {
+                m.insert("apiVersion".into(), json!(opts.rt.api_version()));
+            }
+            let o = match &opts.table {
+                Some(include) => table::table(&opts.rt, &[o], include, first, json!({})),
+                None => o,
+            };
+            (json!({"type": t, "object": o}), false)
+        }
+        WatchMsg::Bookmark(rv, initial_end) => {
+            let mut meta = json!({"resourceVersion": rv.to_string()});
+            if initial_end {
+                meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            (
+                json!({"type": "BOOKMARK", "object": {
+                    "kind": opts.rt.kind, "apiVersion": opts.rt.api_version(), "metadata": meta}}),
+                false,
+            )
+        }
+        WatchMsg::Error(e) => (json!({"type": "ERROR", "object": e.to_status()}), true),
+    }
+}
+
+/// The streaming response for a registered watch.
+pub fn response(rx: mpsc::UnboundedReceiver<WatchMsg>, opts: StreamOpts) -> Response {
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let stream = futures_util::stream::unfold(
+        (rx, opts, true, false),
+        move |(mut rx, opts, first, done)| async move {
+            if done {
+                return None;
+            }
+            let msg = match deadline {
+                Some(d) => tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep_until(d) => None,
+                },
+                None => rx.recv().await,
+            }?;
+            let is_event = matches!(msg, WatchMsg::Event(..));
+            let (v, end) = render(msg, &opts, first);
+            let mut line = serde_json::to_vec(&v).unwrap_or_default();
+            line.push(b'\n');
+            Some((
+                Ok::<Bytes, Infallible>(Bytes::from(line)),
+                (rx, opts, first && !is_event, end),
+            ))
+        },
+    );
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
