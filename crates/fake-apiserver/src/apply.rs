@@ -65,7 +65,11 @@ pub struct ApplyReq<'a> {
 }
 
 /// Computes the applied object and its managedFields.
-pub fn apply(live: Option<&Value>, mut applied: Value, req: &ApplyReq) -> ApiResult<(Value, Vec<Entry>)> {
+pub fn apply(
+    live: Option<&Value>,
+    mut applied: Value,
+    req: &ApplyReq,
+) -> ApiResult<(Value, Vec<Entry>)> {
     if !applied.is_object() {
         return Err(ApiError::bad_request("apply body must be an object"));
     }
@@ -202,7 +206,12 @@ fn conflict_error(conflicts: &[(String, fields::Path)], api_version: &str) -> Ap
     } else {
         let lines: Vec<String> = conflicts
             .iter()
-            .map(|(m, p)| format!("conflict with \"{m}\" using {api_version}: {}", fields::display(p)))
+            .map(|(m, p)| {
+                format!(
+                    "conflict with \"{m}\" using {api_version}: {}",
+                    fields::display(p)
+                )
+            })
             .collect();
         format!(
             "Apply failed with {} conflicts: {}",
@@ -230,7 +239,12 @@ mod tests {
 
     #[test]
     fn apply_semantics() {
-        let (o, e) = apply(None, json!({"metadata": {"name": "x"}, "data": {"a": "1", "b": "2"}}), &req("m1", false)).unwrap();
+        let (o, e) = apply(
+            None,
+            json!({"metadata": {"name": "x"}, "data": {"a": "1", "b": "2"}}),
+            &req("m1", false),
+        )
+        .unwrap();
         let mut o = o;
         fields::write_entries(&mut o, &e);
         assert_eq!(o["data"], json!({"a": "1", "b": "2"}));
@@ -241,7 +255,11 @@ mod tests {
         // m2 conflicts on a.
         let err = apply(Some(&o), json!({"data": {"a": "9"}}), &req("m2", false)).unwrap_err();
         assert_eq!(err.code, 409);
-        assert!(err.message.contains("conflict with \"m1\""), "{}", err.message);
+        assert!(
+            err.message.contains("conflict with \"m1\""),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains(".data.a"));
         // Same value: shared, no conflict.
         assert!(apply(Some(&o), json!({"data": {"a": "1"}}), &req("m2", false)).is_ok());
@@ -250,7 +268,10 @@ mod tests {
         assert_eq!(o3["data"]["a"], "9");
         assert!(e3.iter().any(|e| e.manager == "m2"));
         let m1 = e3.iter().find(|e| e.manager == "m1").unwrap();
-        assert!(!m1.fields.contains(&vec!["f:data".to_string(), "f:a".to_string()]));
+        assert!(
+            !m1.fields
+                .contains(&vec!["f:data".to_string(), "f:a".to_string()])
+        );
     }
 
     #[test]

@@ -52,9 +52,8 @@ impl ApiError {
     /// 404 NotFound for `resource "name"`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         let what = qualified(group, resource);
-        Self::new(404, "NotFound", format!("{what} \"{name}\" not found")).details(
-            group, resource, name,
-        )
+        Self::new(404, "NotFound", format!("{what} \"{name}\" not found"))
+            .details(group, resource, name)
     }
 
     /// 404 for a path the server does not serve.
@@ -69,8 +68,12 @@ impl ApiError {
     /// 409 AlreadyExists.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let what = qualified(group, resource);
-        Self::new(409, "AlreadyExists", format!("{what} \"{name}\" already exists"))
-            .details(group, resource, name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{what} \"{name}\" already exists"),
+        )
+        .details(group, resource, name)
     }
 
     /// 409 Conflict for a stale resourceVersion / failed precondition.

@@ -175,7 +175,10 @@ impl Entry {
 
 /// Reads `metadata.managedFields`.
 pub fn read_entries(obj: &Value) -> Vec<Entry> {
-    let Some(arr) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(arr) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     arr.iter()
@@ -287,9 +290,8 @@ pub fn record_update(
 /// Whether `p` lies strictly under one of the paths in `set`, or one of them lies under `p`
 /// (a field changed shape between leaf and map).
 pub fn under_any(p: &Path, set: &FieldSet) -> bool {
-    set.iter().any(|q| {
-        (q.len() < p.len() && p.starts_with(q)) || (p.len() < q.len() && q.starts_with(p))
-    })
+    set.iter()
+        .any(|q| (q.len() < p.len() && p.starts_with(q)) || (p.len() < q.len() && q.starts_with(p)))
 }
 
 #[cfg(test)]
@@ -309,7 +311,10 @@ mod tests {
         );
         assert_eq!(from_fields_v1(&v1), l);
         let mut o2 = o.clone();
-        remove_at(&mut o2, &vec!["f:metadata".into(), "f:labels".into(), "f:a".into()]);
+        remove_at(
+            &mut o2,
+            &vec!["f:metadata".into(), "f:labels".into(), "f:a".into()],
+        );
         assert!(o2["metadata"].get("labels").is_none());
         assert_eq!(display(&vec!["f:data".into(), "f:k".into()]), ".data.k");
     }

@@ -126,7 +126,10 @@ impl Fault {
         ApiError::new(
             self.code,
             reason,
-            format!("injected fault: {verb} {resource} failed with {}", self.code),
+            format!(
+                "injected fault: {verb} {resource} failed with {}",
+                self.code
+            ),
         )
     }
 }

@@ -16,7 +16,11 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
             }
             if let Value::Object(t) = target {
                 for (k, v) in p {
-                    if k.starts_with("$patch") || k.starts_with("$setElementOrder") || k == "$retainKeys" || k.starts_with("$deleteFromPrimitiveList") {
+                    if k.starts_with("$patch")
+                        || k.starts_with("$setElementOrder")
+                        || k == "$retainKeys"
+                        || k.starts_with("$deleteFromPrimitiveList")
+                    {
                         continue;
                     }
                     if v.is_null() {
@@ -72,9 +76,11 @@ fn remove_at(doc: &mut Value, toks: &[String]) -> ApiResult<Value> {
     let p = get_mut(doc, parent)
         .ok_or_else(|| invalid_patch(format!("path /{} does not exist", toks.join("/"))))?;
     match p {
-        Value::Object(m) => m
-            .remove(last)
-            .ok_or_else(|| invalid_patch(format!("unable to remove nonexistent key: {last}: missing value"))),
+        Value::Object(m) => m.remove(last).ok_or_else(|| {
+            invalid_patch(format!(
+                "unable to remove nonexistent key: {last}: missing value"
+            ))
+        }),
         Value::Array(a) => {
             let i: usize = last
                 .parse()
@@ -137,15 +143,14 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> ApiResult<()> {
             .ok_or_else(|| ApiError::bad_request("json patch operation is missing \"path\""))?;
         let toks = split_pointer(path)?;
         let value = || {
-            op.get("value")
-                .cloned()
-                .ok_or_else(|| ApiError::bad_request(format!("json patch {name} operation is missing \"value\"")))
+            op.get("value").cloned().ok_or_else(|| {
+                ApiError::bad_request(format!("json patch {name} operation is missing \"value\""))
+            })
         };
         let from = || -> ApiResult<Vec<String>> {
-            let f = op
-                .get("from")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request(format!("json patch {name} operation is missing \"from\"")))?;
+            let f = op.get("from").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!("json patch {name} operation is missing \"from\""))
+            })?;
             split_pointer(f)
         };
         match name {

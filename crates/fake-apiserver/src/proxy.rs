@@ -35,9 +35,14 @@ pub async fn forward(
 ) -> Response {
     let stream = match tokio::net::TcpStream::connect(target).await {
         Ok(s) => s,
-        Err(e) => return unavailable(format!("error trying to reach service: dial tcp {target}: {e}")),
+        Err(e) => {
+            return unavailable(format!(
+                "error trying to reach service: dial tcp {target}: {e}"
+            ));
+        }
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
         Ok(x) => x,
         Err(e) => return unavailable(format!("error trying to reach service: {e}")),
     };
@@ -48,7 +53,13 @@ pub async fn forward(
     for (k, v) in headers {
         if matches!(
             k.as_str(),
-            "host" | "connection" | "transfer-encoding" | "authorization" | "content-length" | "keep-alive" | "upgrade"
+            "host"
+                | "connection"
+                | "transfer-encoding"
+                | "authorization"
+                | "content-length"
+                | "keep-alive"
+                | "upgrade"
         ) {
             continue;
         }
@@ -71,7 +82,10 @@ pub async fn forward(
     let mut out = Response::new(Body::from(bytes));
     *out.status_mut() = parts.status;
     for (k, v) in &parts.headers {
-        if matches!(k.as_str(), "connection" | "transfer-encoding" | "content-length" | "keep-alive") {
+        if matches!(
+            k.as_str(),
+            "connection" | "transfer-encoding" | "content-length" | "keep-alive"
+        ) {
             continue;
         }
         out.headers_mut().append(k, v.clone());

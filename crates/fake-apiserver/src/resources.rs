@@ -93,10 +93,34 @@ impl Registry {
             ResourceType::builtin("", "v1", "secrets", "Secret", true, false, &[]),
             ResourceType::builtin("", "v1", "configmaps", "ConfigMap", true, false, &["cm"]),
             ResourceType::builtin("", "v1", "services", "Service", true, true, &["svc"]),
-            ResourceType::builtin("", "v1", "serviceaccounts", "ServiceAccount", true, false, &["sa"]),
+            ResourceType::builtin(
+                "",
+                "v1",
+                "serviceaccounts",
+                "ServiceAccount",
+                true,
+                false,
+                &["sa"],
+            ),
             ResourceType::builtin("", "v1", "events", "Event", true, false, &["ev"]),
-            ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true, false, &["ev"]),
-            ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true, false, &[]),
+            ResourceType::builtin(
+                "events.k8s.io",
+                "v1",
+                "events",
+                "Event",
+                true,
+                false,
+                &["ev"],
+            ),
+            ResourceType::builtin(
+                "coordination.k8s.io",
+                "v1",
+                "leases",
+                "Lease",
+                true,
+                false,
+                &[],
+            ),
             ResourceType::builtin(
                 "apiextensions.k8s.io",
                 "v1",
@@ -114,10 +138,8 @@ impl Registry {
 
     /// Adds or replaces a resource.
     pub fn insert(&mut self, t: ResourceType) {
-        self.types.insert(
-            (t.group.clone(), t.version.clone(), t.plural.clone()),
-            t,
-        );
+        self.types
+            .insert((t.group.clone(), t.version.clone(), t.plural.clone()), t);
     }
 
     /// Removes every version of a CRD-defined resource.
@@ -281,7 +303,11 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceType>, String> {
     let short_names: Vec<String> = names
         .get("shortNames")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let namespaced = match spec.get("scope").and_then(Value::as_str) {
         Some("Namespaced") => true,

@@ -42,7 +42,18 @@ pub async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Resp
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match route(&shared, &parts.method, &path, &segs, parts.uri.query(), &query, &parts.headers, body).await {
+    match route(
+        &shared,
+        &parts.method,
+        &path,
+        &segs,
+        parts.uri.query(),
+        &query,
+        &parts.headers,
+        body,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -276,9 +287,11 @@ async fn route(
                 sel.fields = FieldSelector::parse(&f)?;
             }
             let timeout = match query.get("timeoutSeconds") {
-                Some(t) if !t.is_empty() => Some(Duration::from_secs(t.parse::<u64>().map_err(
-                    |_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")),
-                )?)),
+                Some(t) if !t.is_empty() => {
+                    Some(Duration::from_secs(t.parse::<u64>().map_err(|_| {
+                        ApiError::bad_request(format!("invalid timeoutSeconds: {t}"))
+                    })?))
+                }
                 _ => None,
             };
             let rx = shared.state().watch(
@@ -322,9 +335,21 @@ async fn route(
                 .to_string();
             let force = truthy(query, "force");
             let has_manager = query.get("fieldManager").is_some_and(|m| !m.is_empty());
-            let (v, created) = do_patch(shared, &ctx, &name.unwrap_or_default(), &ctype, &body, force, has_manager)?;
+            let (v, created) = do_patch(
+                shared,
+                &ctx,
+                &name.unwrap_or_default(),
+                &ctype,
+                &body,
+                force,
+                has_manager,
+            )?;
             Ok(json_response(
-                if created { StatusCode::CREATED } else { StatusCode::OK },
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
                 &v,
             ))
         }
@@ -446,7 +471,9 @@ fn do_patch(
 ) -> ApiResult<(Value, bool)> {
     let rt = &ctx.rt;
     match ctype {
-        "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => {
+        "application/apply-patch+yaml"
+        | "application/apply-patch+json"
+        | "application/apply-patch+cbor" => {
             if !has_manager {
                 return Err(ApiError::new(
                     422,
@@ -466,7 +493,9 @@ fn do_patch(
                 )));
             }
             if rt.namespaced
-                && let Some(n) = applied.pointer("/metadata/namespace").and_then(Value::as_str)
+                && let Some(n) = applied
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
                 && !n.is_empty()
                 && n != ctx.ns
             {
@@ -496,7 +525,9 @@ fn do_patch(
             let v = st.commit_patched(ctx, name, live, merged, Mode::Preset(entries))?;
             Ok((v, created))
         }
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" | "application/json-patch+json" => {
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => {
             let p: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid patch body: {e}")))?;
             let mut st = shared.state();
@@ -506,7 +537,9 @@ fn do_patch(
                 patch::json_patch(&mut new, &p)?;
             } else {
                 if !p.is_object() {
-                    return Err(ApiError::bad_request("merge patch body must be a JSON object"));
+                    return Err(ApiError::bad_request(
+                        "merge patch body must be a JSON object",
+                    ));
                 }
                 patch::merge_patch(&mut new, &p);
             }
@@ -516,7 +549,9 @@ fn do_patch(
         other => Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+            ),
         )),
     }
 }
@@ -533,7 +568,11 @@ async fn proxy(
     body: Bytes,
 ) -> ApiResult<Response> {
     let svc = crate::proxy::service_name(name).to_string();
-    let target = shared.hooks().proxies.get(&(ns.to_string(), svc.clone())).copied();
+    let target = shared
+        .hooks()
+        .proxies
+        .get(&(ns.to_string(), svc.clone()))
+        .copied();
     let Some(target) = target else {
         let exists = {
             let st = shared.state();

@@ -12,8 +12,7 @@ fn valid_key(k: &str) -> bool {
         && k.len() <= 253
         && k != "."
         && k != ".."
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -34,9 +33,7 @@ pub fn fold_string_data(obj: &mut Value) -> ApiResult<()> {
             ));
         }
     };
-    let data = m
-        .entry("data")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let data = m.entry("data").or_insert_with(|| Value::Object(Map::new()));
     if data.is_null() {
         *data = Value::Object(Map::new());
     }
@@ -152,7 +149,10 @@ mod tests {
     fn string_data_and_type() {
         let mut s = json!({"stringData": {"a": "hi"}, "data": {"b": "eA=="}});
         prepare(&mut s, None, "x").unwrap();
-        assert_eq!(s, json!({"data": {"a": "aGk=", "b": "eA=="}, "type": "Opaque"}));
+        assert_eq!(
+            s,
+            json!({"data": {"a": "aGk=", "b": "eA=="}, "type": "Opaque"})
+        );
         let mut t = json!({"type": "kubernetes.io/tls"});
         let e = prepare(&mut t, Some(&s), "x").unwrap_err();
         assert_eq!(e.code, 422);

@@ -50,20 +50,20 @@ fn split_top(s: &str) -> Vec<String> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 317
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_value(v: &str) -> bool {
     v.len() <= 63
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn bad(sel: &str, why: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: {why} in selector {sel:?}"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: {why} in selector {sel:?}"
+    ))
 }
 
 fn parse_set(sel: &str, rest: &str) -> ApiResult<BTreeSet<String>> {

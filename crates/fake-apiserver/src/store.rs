@@ -323,8 +323,10 @@ impl State {
     fn put(&mut self, key: &ResKey, ns: &str, name: &str, obj: Value, old: Option<Obj>) -> Obj {
         let obj = Arc::new(obj);
         if let Some(uid) = meta_str(&obj, "uid") {
-            self.uids
-                .insert(uid.to_string(), (key.clone(), ns.to_string(), name.to_string()));
+            self.uids.insert(
+                uid.to_string(),
+                (key.clone(), ns.to_string(), name.to_string()),
+            );
         }
         self.objects
             .entry(key.clone())
@@ -549,7 +551,8 @@ impl State {
             _ => {}
         }
         if old.is_none()
-            && let Err(cause) = util::validate_name(name, rt.plural == "namespaces" && rt.group.is_empty())
+            && let Err(cause) =
+                util::validate_name(name, rt.plural == "namespaces" && rt.group.is_empty())
         {
             return Err(ApiError::invalid(&rt.group, &rt.kind, name, &cause));
         }
@@ -698,7 +701,13 @@ impl State {
     }
 
     /// Deletes honouring finalizers; `None` if the object is gone already.
-    fn delete_object(&mut self, key: &ResKey, ns: &str, name: &str, opts: &DeleteOpts) -> Option<Deleted> {
+    fn delete_object(
+        &mut self,
+        key: &ResKey,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> Option<Deleted> {
         let o = self.lookup(key, ns, name)?;
         if has_finalizers(&o) {
             if o.pointer("/metadata/deletionTimestamp").is_some() {
@@ -727,7 +736,13 @@ impl State {
 
     /// DELETE of one object. Returns the object (terminating, or its last state) and whether
     /// it is gone.
-    pub fn delete(&mut self, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> ApiResult<(Value, bool)> {
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> ApiResult<(Value, bool)> {
         let o = self.get(rt, ns, name)?;
         if let Some(uid) = &opts.uid
             && meta_str(&o, "uid") != Some(uid.as_str())
@@ -937,7 +952,6 @@ impl State {
         Ok(rx)
     }
 }
-}
 
 fn check_type_meta(rt: &ResourceType, body: &Value) -> ApiResult<()> {
     if let Some(k) = body.get("kind").and_then(Value::as_str)
@@ -975,9 +989,13 @@ fn check_rv_precondition(rt: &ResourceType, name: &str, new: &Value, old: &Value
 
 /// Validates a CRD and fills in the status the real CRD controllers would set.
 fn prepare_crd(crd: &mut Value, name: &str) -> ApiResult<()> {
-    let invalid = |c: &str| ApiError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, c);
+    let invalid =
+        |c: &str| ApiError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, c);
     let types = crd_resources(crd).map_err(|c| invalid(&c))?;
-    let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
+    let group = crd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let plural = crd
         .pointer("/spec/names/plural")
         .and_then(Value::as_str)

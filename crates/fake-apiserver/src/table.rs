@@ -14,9 +14,7 @@ pub fn wants_table(accept: &str) -> bool {
 }
 
 fn columns(rt: &ResourceType) -> Vec<Value> {
-    let col = |name: &str, ty: &str, format: &str, desc: &str| {
-        json!({"name": name, "type": ty, "format": format, "description": desc, "priority": 0})
-    };
+    let col = |name: &str, ty: &str, format: &str, desc: &str| json!({"name": name, "type": ty, "format": format, "description": desc, "priority": 0});
     let mut cols = vec![col(
         "Name",
         "string",
