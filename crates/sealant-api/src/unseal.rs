@@ -164,7 +164,7 @@ impl fmt::Display for FailureCause {
             }
             FailureCause::TemplatesUnsupported { keys } => write!(
                 f,
-                "Go templates in spec.template.data ({}) are not supported by sealant yet; \
+                "Go templates (items {}) are not supported by sealant yet; \
                  unseal this object with upstream's controller or move the values to encryptedData",
                 quoted_list(keys)
             ),
