@@ -98,13 +98,13 @@ fn key_pair_from_secret(value: &Value) -> Result<(PrivateKey, Option<Certificate
         path: Some(path.to_owned()),
         message,
     };
-    if let Some(kind) = value.get("kind").and_then(Value::as_str) {
-        if kind != "Secret" {
-            return Err(located(
-                "kind",
-                format!("expected a key Secret, found kind {kind:?}"),
-            ));
-        }
+    if let Some(kind) = value.get("kind").and_then(Value::as_str)
+        && kind != "Secret"
+    {
+        return Err(located(
+            "kind",
+            format!("expected a key Secret, found kind {kind:?}"),
+        ));
     }
     let field = |name: &str| -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
         if let Some(s) = value

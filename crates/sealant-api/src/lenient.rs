@@ -82,9 +82,26 @@ pub(crate) fn require_encrypted_data(schema: &mut Schema) {
         let required = obj
             .entry("required")
             .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-        if let Some(list) = required.as_array_mut() {
-            if !list.iter().any(|v| v == "encryptedData") {
-                list.push("encryptedData".into());
+        if let Some(list) = required.as_array_mut()
+            && !list.iter().any(|v| v == "encryptedData")
+        {
+            list.push("encryptedData".into());
+        }
+    }
+}
+
+/// Removes `default` from the properties of a schema: serde defaults make reading lenient, but
+/// must not become API-server defaults (upstream's CRD has none, and `encryptedData` is
+/// required).
+pub(crate) fn strip_defaults(schema: &mut Schema) {
+    if let Some(props) = schema
+        .as_object_mut()
+        .and_then(|o| o.get_mut("properties"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for prop in props.values_mut() {
+            if let Some(p) = prop.as_object_mut() {
+                p.remove("default");
             }
         }
     }

@@ -210,8 +210,7 @@ fn split_yaml_documents(input: &str) -> Vec<Chunk<'_>> {
     let mut has_content = false;
     let mut has_directive_only = false;
     let mut offset = 0;
-    let mut line_no = 1u64;
-    for line in input.split_inclusive('\n') {
+    for (line_no, line) in (1u64..).zip(input.split_inclusive('\n')) {
         let trimmed = line.trim_end_matches(['\n', '\r']);
         if is_document_start(trimmed) {
             let only_directives = has_directive_only && !has_content;
@@ -233,7 +232,6 @@ fn split_yaml_documents(input: &str) -> Vec<Chunk<'_>> {
             has_content = true;
         }
         offset += line.len();
-        line_no += 1;
     }
     if offset > start && has_content {
         chunks.push(Chunk {
@@ -242,10 +240,8 @@ fn split_yaml_documents(input: &str) -> Vec<Chunk<'_>> {
         });
     }
     // Leading comments or blank lines before the first `---` are not a document.
-    if let Some(first) = chunks.first() {
-        if chunks.len() > 1 && !has_yaml_content(first.text) {
-            chunks.remove(0);
-        }
+    if chunks.len() > 1 && chunks.first().is_some_and(|c| !has_yaml_content(c.text)) {
+        chunks.remove(0);
     }
     chunks
 }

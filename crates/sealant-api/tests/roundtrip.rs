@@ -36,11 +36,11 @@ fn all_scopes_round_trip_and_string_data_wins() {
             Some(&cert.key_id().to_string())
         );
         assert_eq!(
-            top.get(ANNOTATION_CLUSTER_WIDE).is_some(),
+            top.contains_key(ANNOTATION_CLUSTER_WIDE),
             scope == Scope::ClusterWide
         );
         assert_eq!(
-            top.get(ANNOTATION_NAMESPACE_WIDE).is_some(),
+            top.contains_key(ANNOTATION_NAMESPACE_WIDE),
             scope == Scope::NamespaceWide
         );
         assert_eq!(ss.spec.encrypted_data.len(), 4);
