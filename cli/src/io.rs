@@ -108,6 +108,12 @@ pub fn write_atomic(path: &Path, contents: &[u8], opts: WriteOptions) -> Result<
     if path.is_dir() {
         bail!("{name}: is a directory");
     }
+    if !dir.is_dir() {
+        bail!(
+            "{name}: cannot write: directory {} does not exist",
+            dir.display()
+        );
+    }
     if opts.no_clobber && path.exists() {
         bail!("{name}: already exists (use --force to overwrite it)");
     }
@@ -123,8 +129,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], opts: WriteOptions) -> Result<
     }
     let mut tmp = builder.tempfile_in(dir).map_err(|e| {
         anyhow!(
-            "{name}: cannot create a temporary file in {}: {e}",
-            dir.display()
+            "{name}: cannot create a temporary file in {}: {}",
+            dir.display(),
+            e.kind()
         )
     })?;
     tmp.write_all(contents)

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
-use sealant_api::{SealOptions, SealedSecret};
+use k8s_openapi::api::core::v1::Secret;
+use sealant_api::{Document, SealOptions, SealedSecret};
 use sealant_crypto::{Certificate, Scope};
 
 use crate::OutputFormat;
@@ -143,9 +144,9 @@ pub fn run(args: &SealArgs) -> Result<()> {
 
     let format = output_format(args.format, args.out.as_deref());
     let mut out = String::new();
-    for (i, secret) in secrets.iter().enumerate() {
+    for (doc, secret) in &secrets {
         let ss = sealant_api::seal_secret(secret, &cert, &opts)
-            .map_err(|e| anyhow!("{}: {e}", doc_name(&source, i, secrets.len())))?;
+            .map_err(|e| locate_err(&source, doc, secrets.len(), e))?;
         out.push_str(&render(&ss, format, &source)?);
     }
     io::emit(args.out.as_deref(), out.as_bytes())
@@ -177,26 +178,45 @@ fn render(ss: &SealedSecret, format: sealant_api::Format, source: &Source) -> Re
     sealant_api::render(ss, format).map_err(|e| anyhow!("{source}: {e}"))
 }
 
-/// `file` for a one-document input, else `file: document N` (1-based).
-pub fn doc_name(source: &Source, index: usize, count: usize) -> String {
-    if count <= 1 {
-        source.to_string()
-    } else {
-        format!("{source}: document {}", index + 1)
+/// Where an object came from, for messages: `file`, or `file: document N` (plus the `List`
+/// item) when the input held more than one object.
+pub fn doc_name(source: &Source, doc: &Document, count: usize) -> String {
+    match (count, doc.list_item) {
+        (0 | 1, _) => source.to_string(),
+        (_, None) => format!("{source}: document {}", doc.number),
+        (_, Some(i)) => format!("{source}: document {}: items[{i}]", doc.number),
     }
 }
 
-/// Parses the input stream into Secrets; errors name the file and document.
-fn read_secrets(source: &Source, text: &str) -> Result<Vec<k8s_openapi::api::core::v1::Secret>> {
-    let docs = sealant_api::parse_documents(text).map_err(|e| anyhow!("{source}: {e}"))?;
-    if docs.is_empty() {
-        bail!("{source}: no secrets found: expected a YAML or JSON Secret manifest");
+/// `file: <error>`; errors that already name their document are not located twice.
+pub fn locate_err(
+    source: &Source,
+    doc: &Document,
+    count: usize,
+    err: sealant_api::Error,
+) -> anyhow::Error {
+    match err {
+        err @ sealant_api::Error::Document { .. } => anyhow!("{source}: {}", doc.locate(err)),
+        other => anyhow!("{}: {other}", doc_name(source, doc, count)),
     }
-    docs.iter()
-        .enumerate()
-        .map(|(i, doc)| {
-            sealant_api::secret_from_value(doc)
-                .map_err(|e| anyhow!("{}: {e}", doc_name(source, i, docs.len())))
+}
+
+/// Parses the input stream; errors name the file.
+pub fn read_stream(source: &Source, text: &str, what: &str) -> Result<Vec<Document>> {
+    let docs = sealant_api::parse_stream(text).map_err(|e| anyhow!("{source}: {e}"))?;
+    if docs.is_empty() {
+        bail!("{source}: no {what} found: the input holds no YAML or JSON object");
+    }
+    Ok(docs)
+}
+
+/// Parses the input stream into Secrets; errors name the file and document.
+fn read_secrets(source: &Source, text: &str) -> Result<Vec<(Document, Secret)>> {
+    let docs = read_stream(source, text, "Secrets")?;
+    docs.into_iter()
+        .map(|doc| {
+            let secret = doc.to_secret().map_err(|e| anyhow!("{source}: {e}"))?;
+            Ok((doc, secret))
         })
         .collect()
 }
@@ -205,7 +225,7 @@ fn merge(
     args: &SealArgs,
     target: &Path,
     source: &Source,
-    secrets: &[k8s_openapi::api::core::v1::Secret],
+    secrets: &[(Document, Secret)],
     cert: &Certificate,
     opts: &SealOptions,
 ) -> Result<()> {
@@ -216,21 +236,23 @@ fn merge(
     } else {
         sealant_api::Format::Yaml
     };
-    let docs = sealant_api::parse_documents(&text).map_err(|e| anyhow!("{target_source}: {e}"))?;
+    let docs = read_stream(&target_source, &text, "SealedSecret")?;
     let [doc] = docs.as_slice() else {
         bail!(
-            "{target_source}: expected exactly one SealedSecret to merge into, found {} documents",
+            "{target_source}: expected exactly one SealedSecret to merge into, found {} objects",
             docs.len()
         );
     };
-    let mut ss =
-        sealant_api::sealed_secret_from_value(doc).map_err(|e| anyhow!("{target_source}: {e}"))?;
-    for (i, secret) in secrets.iter().enumerate() {
-        sealant_api::merge_into(&mut ss, secret, cert, opts).map_err(|e| {
-            anyhow!(
-                "{}: merging into {target_source}: {e}",
-                doc_name(source, i, secrets.len())
-            )
+    let mut ss = doc
+        .to_sealed_secret()
+        .map_err(|e| anyhow!("{target_source}: {e}"))?;
+    for (doc, secret) in secrets {
+        sealant_api::merge_into(&mut ss, secret, cert, opts).map_err(|e| match e {
+            e @ (sealant_api::Error::MergeTarget(_)
+            | sealant_api::Error::MergeScopeConflict { .. }) => {
+                anyhow!("{target_source}: {e}")
+            }
+            other => locate_err(source, doc, secrets.len(), other),
         })?;
     }
     let format = args.format.map_or(detected, Into::into);

@@ -9,7 +9,7 @@ use sealant_crypto::Keyring;
 
 use crate::OutputFormat;
 use crate::io::{self, Source};
-use crate::seal::doc_name;
+use crate::seal::{doc_name, read_stream};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -63,17 +63,16 @@ pub fn run(args: &UnsealArgs) -> Result<()> {
     let keyring = load_keyring(&args.keys)?;
     let source = Source::from_arg(args.file.as_deref());
     let text = io::read_source_text(&source)?;
-    let docs = sealant_api::parse_documents(&text).map_err(|e| anyhow!("{source}: {e}"))?;
-    if docs.is_empty() {
-        bail!("{source}: no SealedSecrets found: expected a YAML or JSON SealedSecret manifest");
-    }
+    let docs = read_stream(&source, &text, "SealedSecrets")?;
     let opts = UnsealOptions {
         accept_v1_data: args.accept_deprecated_v1_data,
     };
     let mut out = String::new();
-    for (i, doc) in docs.iter().enumerate() {
-        let name = doc_name(&source, i, docs.len());
-        let ss = sealant_api::sealed_secret_from_value(doc).map_err(|e| anyhow!("{name}: {e}"))?;
+    for doc in &docs {
+        let name = doc_name(&source, doc, docs.len());
+        let ss = doc
+            .to_sealed_secret()
+            .map_err(|e| anyhow!("{source}: {e}"))?;
         let unsealed =
             sealant_api::unseal(&ss, &keyring, &opts).map_err(|e| anyhow!("{name}: {e}"))?;
         out.push_str(
