@@ -14,6 +14,26 @@
 //!
 //! Nothing here performs file or network I/O or reads the clock: callers pass bytes, strings and
 //! times in. Values are sealed and unsealed with [`sealant_crypto`].
+//!
+//! ```
+//! use sealant_api::{SealOptions, UnsealOptions, parse_stream, seal_secret, to_yaml, unseal};
+//! use sealant_crypto::{CertOptions, Certificate, KeyEntry, Keyring, PrivateKey};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = PrivateKey::generate(2048)?;
+//! let cert = Certificate::self_signed(&key, &CertOptions::default(), time::OffsetDateTime::now_utc())?;
+//!
+//! let input = "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: prod}\nstringData: {password: hunter2}\n";
+//! let secret = parse_stream(input)?[0].to_secret()?;
+//! let sealed = seal_secret(&secret, &cert, &SealOptions::default())?;
+//! assert!(to_yaml(&sealed)?.contains("encryptedData:"));
+//!
+//! let mut keyring = Keyring::new();
+//! keyring.insert(KeyEntry::new(key, Some(cert)));
+//! let out = unseal(&sealed, &keyring, &UnsealOptions::default())?;
+//! assert_eq!(out.secret.data.unwrap()["password"].0, b"hunter2");
+//! assert_eq!(out.rsa_ops, 1);
+//! # Ok(()) }
+//! ```
 
 mod annotations;
 mod error;
