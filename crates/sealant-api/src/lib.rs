@@ -43,6 +43,7 @@ mod output;
 mod seal;
 mod sealed_secret;
 mod stream;
+pub mod template;
 mod unseal;
 
 pub use annotations::{
@@ -63,6 +64,8 @@ pub use stream::{
     Document, MAX_INPUT_BYTES, MAX_VALUE_BYTES, parse_documents, parse_stream,
     sealed_secret_from_value, secret_from_value,
 };
-pub use unseal::{FailureCause, ItemFailure, UnsealError, UnsealOptions, UnsealOutput, unseal};
+pub use unseal::{
+    FailureCause, ItemFailure, UnsealError, UnsealOptions, UnsealOutput, unseal, unseal_values_only,
+};
 
 pub use sealant_crypto::{Certificate, KeyId, Keyring, PrivateKey, Scope};

@@ -6,9 +6,9 @@
 //! `<no value>`, as Go does), `index . "key"` (a missing key is empty, as Go does), string literals
 //! (`"…"` with Go escapes, and raw `` `…` ``), integers, and `( … )` sub-pipelines; functions
 //! [`FUNCTIONS`]. Anything else (`if`, `range`, `with`, variables, `define`, unknown functions,
-//! `env` and friends) is an error naming the construct, never a silently wrong value.
+//! `env` and friends) is an error naming the construct, never a silently wrong value. A value
+//! that is not UTF-8 text is an error when a template uses it (Go would splice raw bytes).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -16,10 +16,34 @@ use base64::engine::general_purpose::STANDARD;
 
 /// Functions the renderer knows, for documentation and error messages.
 pub const FUNCTIONS: &[&str] = &[
-    "index", "printf", "print", "quote", "squote", "upper", "lower", "title", "trim", "trimSpace",
-    "trimPrefix", "trimSuffix", "replace", "b64enc", "b64dec", "toJson", "toString", "default",
-    "nospace", "indent", "nindent", "cat", "contains", "hasPrefix", "hasSuffix", "sha256sum",
-    "len", "join",
+    "index",
+    "printf",
+    "print",
+    "quote",
+    "squote",
+    "upper",
+    "lower",
+    "title",
+    "trim",
+    "trimSpace",
+    "trimPrefix",
+    "trimSuffix",
+    "replace",
+    "b64enc",
+    "b64dec",
+    "toJson",
+    "toString",
+    "default",
+    "nospace",
+    "indent",
+    "nindent",
+    "cat",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "sha256sum",
+    "len",
+    "join",
 ];
 
 /// Cap on a rendered value, so a template cannot blow up memory (the Secret limit is 1 MiB).
@@ -50,7 +74,9 @@ impl Value {
             Value::Str(s) => Ok(s.clone()),
             Value::Int(i) => Ok(i.to_string()),
             Value::Missing => Ok("<no value>".into()),
-            Value::Dot => err("cannot print the whole value map ('.'); use .key or index . \"key\""),
+            Value::Dot => {
+                err("cannot print the whole value map ('.'); use .key or index . \"key\"")
+            }
         }
     }
 
@@ -83,8 +109,11 @@ enum Token {
     Close,
 }
 
-/// Renders `source` against the unsealed `values`.
-pub fn render(source: &str, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
+/// Looks up an unsealed value by item name.
+pub type Lookup<'f, 'v> = &'f dyn Fn(&str) -> Option<&'v [u8]>;
+
+/// Renders `source` against the unsealed values that `values` looks up.
+pub fn render(source: &str, values: Lookup<'_, '_>) -> Result<String, TemplateError> {
     if source.len() > MAX_SOURCE {
         return err(format!("template is longer than {MAX_SOURCE} bytes"));
     }
@@ -96,12 +125,17 @@ pub fn render(source: &str, values: &BTreeMap<String, String>) -> Result<String,
             Some(i) => (&rest[..i], Some(&rest[i + 2..])),
             None => (rest, None),
         };
-        let mut text = if trim_next_text { text.trim_start() } else { text };
+        let mut text = if trim_next_text {
+            text.trim_start()
+        } else {
+            text
+        };
         let Some(after) = after else {
             out.push_str(text);
             break;
         };
-        let trim_left = after.starts_with("- ") || after.starts_with("-\t") || after.starts_with("-\n");
+        let trim_left =
+            after.starts_with("- ") || after.starts_with("-\t") || after.starts_with("-\n");
         if trim_left {
             text = text.trim_end();
         }
@@ -111,8 +145,13 @@ pub fn render(source: &str, values: &BTreeMap<String, String>) -> Result<String,
             return err("unclosed action: missing '}}'");
         };
         let raw_body = &body_start[..end];
-        let trim_right = raw_body.ends_with(" -") || raw_body.ends_with("\t-") || raw_body.ends_with("\n-");
-        let body = if trim_right { &raw_body[..raw_body.len() - 1] } else { raw_body };
+        let trim_right =
+            raw_body.ends_with(" -") || raw_body.ends_with("\t-") || raw_body.ends_with("\n-");
+        let body = if trim_right {
+            &raw_body[..raw_body.len() - 1]
+        } else {
+            raw_body
+        };
         rest = &body_start[end + 2..];
         trim_next_text = trim_right;
 
@@ -127,7 +166,10 @@ pub fn render(source: &str, values: &BTreeMap<String, String>) -> Result<String,
         let mut pos = 0;
         let value = eval_pipeline(&tokens, &mut pos, values)?;
         if pos != tokens.len() {
-            return err(format!("unexpected {:?} in action {{{{{body}}}}}", tokens[pos]));
+            return err(format!(
+                "unexpected {:?} in action {{{{{body}}}}}",
+                tokens[pos]
+            ));
         }
         out.push_str(&value.render()?);
         if out.len() > MAX_OUTPUT {
@@ -238,7 +280,9 @@ fn lex(body: &str) -> Result<Vec<Token>, TemplateError> {
                 i = start + len + 1;
             }
             '$' => return err("template variables ($x) are not supported"),
-            c if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+            {
                 let start = i;
                 i += 1;
                 while i < chars.len() && chars[i].is_ascii_digit() {
@@ -270,7 +314,7 @@ const KEYWORDS: &[&str] = &[
 fn eval_pipeline(
     tokens: &[Token],
     pos: &mut usize,
-    values: &BTreeMap<String, String>,
+    values: Lookup<'_, '_>,
 ) -> Result<Value, TemplateError> {
     let mut piped: Option<Value> = None;
     loop {
@@ -288,11 +332,11 @@ fn eval_pipeline(
 fn eval_operand(
     tokens: &[Token],
     pos: &mut usize,
-    values: &BTreeMap<String, String>,
+    values: Lookup<'_, '_>,
 ) -> Result<Option<Value>, TemplateError> {
     let value = match tokens.get(*pos) {
         Some(Token::Dot) => Value::Dot,
-        Some(Token::Field(k)) => values.get(k).map_or(Value::Missing, |v| Value::Str(v.clone())),
+        Some(Token::Field(k)) => values(k).map_or(Ok(Value::Missing), |v| text_value(k, v))?,
         Some(Token::Str(s)) => Value::Str(s.clone()),
         Some(Token::Int(i)) => Value::Int(*i),
         Some(Token::Open) => {
@@ -312,7 +356,7 @@ fn eval_operand(
 fn eval_command(
     tokens: &[Token],
     pos: &mut usize,
-    values: &BTreeMap<String, String>,
+    values: Lookup<'_, '_>,
     piped: Option<Value>,
 ) -> Result<Value, TemplateError> {
     let Some(Token::Ident(name)) = tokens.get(*pos) else {
@@ -329,7 +373,9 @@ fn eval_command(
     };
     let name = name.clone();
     if KEYWORDS.contains(&name.as_str()) {
-        return err(format!("'{name}' is not supported in spec.template.data (only value pipelines are)"));
+        return err(format!(
+            "'{name}' is not supported in spec.template.data (only value pipelines are)"
+        ));
     }
     *pos += 1;
     let mut args = Vec::new();
@@ -346,9 +392,18 @@ fn eval_command(
         }
         // Go's index yields the zero value for a missing key: an empty string.
         let key = args[1].text()?;
-        return Ok(Value::Str(values.get(&key).cloned().unwrap_or_default()));
+        return values(&key).map_or(Ok(Value::Str(String::new())), |v| text_value(&key, v));
     }
     call(&name, args)
+}
+
+fn text_value(key: &str, bytes: &[u8]) -> Result<Value, TemplateError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Value::Str(text.to_owned())),
+        Err(_) => err(format!(
+            "item {key:?} is binary (not UTF-8 text) and cannot be used in a template"
+        )),
+    }
 }
 
 fn arity(name: &str, args: &[Value], n: usize) -> Result<(), TemplateError> {
@@ -373,7 +428,11 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
         }
         "print" | "cat" => {
             let parts: Result<Vec<String>, _> = args.iter().map(Value::text).collect();
-            Ok(Value::Str(parts?.join(if name == "cat" { " " } else { "" })))
+            Ok(Value::Str(parts?.join(if name == "cat" {
+                " "
+            } else {
+                ""
+            })))
         }
         "quote" => one(|v| format!("{v:?}")),
         "squote" => one(|v| format!("'{v}'")),
@@ -383,7 +442,8 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
             v.split(' ')
                 .map(|w| {
                     let mut c = w.chars();
-                    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+                    c.next()
+                        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -393,12 +453,12 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
         "b64enc" => one(|v| STANDARD.encode(v)),
         "toJson" => one(|v| serde_json::Value::String(v.to_owned()).to_string()),
         "toString" => one(str::to_owned),
-        "sha256sum" => one(|v| {
-            hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, v.as_bytes()).as_ref())
-        }),
+        "sha256sum" => one(|v| hex(&sealant_crypto::sha256(v.as_bytes()))),
         "len" => {
             arity(name, &args, 1)?;
-            Ok(Value::Int(i64::try_from(s(0)?.chars().count()).unwrap_or(i64::MAX)))
+            Ok(Value::Int(
+                i64::try_from(s(0)?.chars().count()).unwrap_or(i64::MAX),
+            ))
         }
         "b64dec" => {
             arity(name, &args, 1)?;
@@ -427,7 +487,11 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
         }
         "default" => {
             arity(name, &args, 2)?;
-            Ok(if args[1].truthy() { args[1].clone() } else { args[0].clone() })
+            Ok(if args[1].truthy() {
+                args[1].clone()
+            } else {
+                args[0].clone()
+            })
         }
         "indent" | "nindent" => {
             arity(name, &args, 2)?;
@@ -440,7 +504,11 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
                 .map(|l| format!("{pad}{l}"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            Ok(Value::Str(if name == "nindent" { format!("\n{body}") } else { body }))
+            Ok(Value::Str(if name == "nindent" {
+                format!("\n{body}")
+            } else {
+                body
+            }))
         }
         "env" | "expandenv" | "getHostByName" => {
             err(format!("function {name:?} is not allowed in templates"))
@@ -499,17 +567,34 @@ fn printf(format: &str, args: &[Value]) -> Result<Value, TemplateError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
-    fn values() -> BTreeMap<String, String> {
-        [("user", "app"), ("password", "p\"w:1"), ("db-host", "db.prod")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
+    fn lookup<'a>(map: &'a BTreeMap<&'static str, Vec<u8>>) -> impl Fn(&str) -> Option<&'a [u8]> {
+        move |k| map.get(k).map(Vec::as_slice)
+    }
+
+    fn values() -> BTreeMap<&'static str, Vec<u8>> {
+        [
+            ("user", "app"),
+            ("password", "p\"w:1"),
+            ("db-host", "db.prod"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.as_bytes().to_vec()))
+        .chain([("bin", vec![0xff, 0xfe])])
+        .collect()
+    }
+
+    fn try_render(src: &str) -> Result<String, TemplateError> {
+        let map = values();
+        let f = lookup(&map);
+        render(src, &f)
     }
 
     fn r(src: &str) -> String {
-        render(src, &values()).unwrap_or_else(|e| panic!("{src}: {e}"))
+        try_render(src).unwrap_or_else(|e| panic!("{src}: {e}"))
     }
 
     #[test]
@@ -519,7 +604,10 @@ mod tests {
         assert_eq!(r("{{index . \"db-host\"}}:5432"), "db.prod:5432");
         assert_eq!(r("{{ .password | toJson }}"), r#""p\"w:1""#);
         assert_eq!(r("{{ toJson .password }}"), r#""p\"w:1""#);
-        assert_eq!(r("{{ printf \"%s:%s\" .user .password | b64enc }}"), "YXBwOnAidzox");
+        assert_eq!(
+            r("{{ printf \"%s:%s\" .user .password | b64enc }}"),
+            "YXBwOnAidzox"
+        );
         assert_eq!(r("{{ .user | upper | quote }}"), "\"APP\"");
         assert_eq!(r("{{ .nope | default \"x\" }}"), "x");
         assert_eq!(r("{{ .user | default \"x\" }}"), "app");
@@ -528,7 +616,10 @@ mod tests {
         assert_eq!(r("{{ \"YXBw\" | b64dec }}"), "app");
         assert_eq!(r("{{ (printf \"%s-%s\" .user .user) | upper }}"), "APP-APP");
         assert_eq!(r("cfg:{{ .user | nindent 2 }}"), "cfg:\n  app");
-        assert_eq!(r("{{ replace \".\" \"_\" (index . \"db-host\") }}"), "db_prod");
+        assert_eq!(
+            r("{{ replace \".\" \"_\" (index . \"db-host\") }}"),
+            "db_prod"
+        );
         assert_eq!(r("{{ `raw \"x\"` }}"), "raw \"x\"");
         assert_eq!(r("{{ \"}}\" }}"), "}}");
     }
@@ -553,15 +644,19 @@ mod tests {
             ("{{ \"x }}", "unclosed action"),
             ("{{ printf \"%x\" .user }}", "verb %x"),
             ("{{ .user | .password }}", "only a function"),
+            ("{{ .bin }}", "binary"),
+            ("{{ index . \"bin\" }}", "binary"),
         ] {
-            let e = render(src, &values()).unwrap_err().to_string();
+            let e = try_render(src).unwrap_err().to_string();
             assert!(e.contains(needle), "{src}: {e}");
         }
     }
 
     #[test]
     fn output_is_bounded() {
-        let big: BTreeMap<String, String> = [("v".to_owned(), "x".repeat(600_000))].into();
-        assert!(render("{{ .v }}{{ .v }}", &big).is_err());
+        let big: BTreeMap<&'static str, Vec<u8>> = [("v", vec![b'x'; 600_000])].into();
+        let f = lookup(&big);
+        assert!(render("{{ .v }}{{ .v }}", &f).is_err());
+        assert!(render("{{ .v }}", &f).is_ok());
     }
 }

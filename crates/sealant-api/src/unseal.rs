@@ -81,11 +81,9 @@ pub enum FailureCause {
     LegacyDataConflict,
     /// The legacy v1 `spec.data` decrypted but is not a JSON Secret.
     LegacyDataInvalid,
-    /// `spec.template.data` (Go templates) is not supported yet.
-    TemplatesUnsupported {
-        /// The template item names.
-        keys: Vec<String>,
-    },
+    /// A `spec.template.data` template could not be rendered (unsupported construct, binary
+    /// value, …); the message says which.
+    Template(String),
     /// Any other cryptographic failure.
     Other(String),
 }
@@ -105,7 +103,7 @@ impl FailureCause {
             FailureCause::LegacyDataRejected => "LegacyDataRejected",
             FailureCause::LegacyDataConflict => "LegacyDataConflict",
             FailureCause::LegacyDataInvalid => "LegacyDataInvalid",
-            FailureCause::TemplatesUnsupported { .. } => "TemplatesUnsupported",
+            FailureCause::Template(_) => "TemplateError",
             FailureCause::Other(_) => "UnsealFailed",
         }
     }
@@ -162,12 +160,7 @@ impl fmt::Display for FailureCause {
             FailureCause::LegacyDataInvalid => {
                 f.write_str("the deprecated 'data' field decrypted, but does not hold a JSON Secret")
             }
-            FailureCause::TemplatesUnsupported { keys } => write!(
-                f,
-                "Go templates (items {}) are not supported by sealant yet; \
-                 unseal this object with upstream's controller or move the values to encryptedData",
-                quoted_list(keys)
-            ),
+            FailureCause::Template(message) => write!(f, "template: {message}"),
             FailureCause::Other(message) => f.write_str(message),
         }
     }
@@ -286,7 +279,7 @@ impl FailureCause {
             self,
             FailureCause::LegacyDataRejected
                 | FailureCause::LegacyDataConflict
-                | FailureCause::TemplatesUnsupported { .. }
+                | FailureCause::Template(_)
         )
     }
 }
@@ -308,6 +301,27 @@ pub fn unseal(
     keyring: &Keyring,
     opts: &UnsealOptions,
 ) -> Result<UnsealOutput, UnsealError> {
+    unseal_with(ss, keyring, opts, true)
+}
+
+/// Like [`unseal`], but `spec.template.data` is left out: only the sealed values are opened.
+///
+/// For checks on behalf of a caller (verify, rotate), where rendering templates over the
+/// plaintext would turn the endpoint into an oracle for it.
+pub fn unseal_values_only(
+    ss: &SealedSecret,
+    keyring: &Keyring,
+    opts: &UnsealOptions,
+) -> Result<UnsealOutput, UnsealError> {
+    unseal_with(ss, keyring, opts, false)
+}
+
+fn unseal_with(
+    ss: &SealedSecret,
+    keyring: &Keyring,
+    opts: &UnsealOptions,
+    render_templates: bool,
+) -> Result<UnsealOutput, UnsealError> {
     let namespace = ss.metadata.namespace.clone().unwrap_or_default();
     let name = ss.metadata.name.clone().unwrap_or_default();
     let fail = |failures: Vec<ItemFailure>| UnsealError {
@@ -322,14 +336,6 @@ pub fn unseal(
         }])
     };
 
-    if let Some(templates) = ss.spec.template.data.as_ref().filter(|d| !d.is_empty()) {
-        return Err(object_failure(
-            "spec.template.data",
-            FailureCause::TemplatesUnsupported {
-                keys: templates.keys().cloned().collect(),
-            },
-        ));
-    }
     let legacy = ss.spec.data.as_deref().filter(|d| !d.is_empty());
     if legacy.is_some() && !ss.spec.encrypted_data.is_empty() {
         return Err(object_failure(
@@ -406,11 +412,41 @@ pub fn unseal(
         }
     }
 
+    if failures.is_empty() && render_templates {
+        render_template_data(ss, &mut out.secret, &mut failures);
+    }
     if failures.is_empty() {
         Ok(out)
     } else {
         Err(fail(failures))
     }
+}
+
+/// Renders `spec.template.data` over the unsealed values; each output overrides the
+/// same-named item (upstream: Go `text/template` over `map[string]string`).
+fn render_template_data(ss: &SealedSecret, secret: &mut Secret, failures: &mut Vec<ItemFailure>) {
+    let Some(templates) = ss.spec.template.data.as_ref().filter(|t| !t.is_empty()) else {
+        return;
+    };
+    let values = secret.data.take().unwrap_or_default();
+    let mut rendered = BTreeMap::new();
+    {
+        let lookup = |key: &str| values.get(key).map(|v| v.0.as_slice());
+        for (item, source) in templates {
+            match crate::template::render(source, &lookup) {
+                Ok(text) => {
+                    rendered.insert(item.clone(), ByteString(text.into_bytes()));
+                }
+                Err(e) => failures.push(ItemFailure {
+                    item: format!("spec.template.data.{item}"),
+                    cause: FailureCause::Template(e.to_string()),
+                }),
+            }
+        }
+    }
+    let mut data = values;
+    data.extend(rendered);
+    secret.data = (!data.is_empty()).then_some(data);
 }
 
 impl UnsealOutput {

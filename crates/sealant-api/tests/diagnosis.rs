@@ -225,17 +225,48 @@ fn legacy_v1_data() {
 }
 
 #[test]
-fn go_templates_are_refused_by_name() {
+fn go_templates_render_over_unsealed_values_and_errors_name_the_item() {
     let (ring, _, mut ss) = sealed(None);
-    ss.spec.template.data = Some(map(&[("dsn", "{{ index . \"password\" }}")]));
-    let err = unseal(&ss, &ring, &UnsealOptions::default()).expect_err("templates");
+    ss.spec.template.data = Some(map(&[
+        (
+            "dsn",
+            "postgres://{{ .username }}:{{ index . \"password\" }}@db",
+        ),
+        ("username", "{{ .username | upper }}"),
+    ]));
+    let out = unseal(&ss, &ring, &UnsealOptions::default()).expect("templates render");
+    let data = out.secret.data.as_ref().expect("data");
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
     assert_eq!(
-        err.failures[0].cause,
-        FailureCause::TemplatesUnsupported {
-            keys: vec!["dsn".into()]
-        }
+        text("dsn"),
+        "postgres://webapp:correct horse battery staple@db"
     );
-    assert!(err.to_string().contains(r#"cannot unseal prod/webapp: spec.template.data: Go templates (items "dsn") are not supported"#), "{err}");
+    assert_eq!(
+        text("username"),
+        "WEBAPP",
+        "a template overrides the same-named item"
+    );
+    assert_eq!(text("password"), "correct horse battery staple");
+
+    // verify/rotate open values only: templates are not rendered.
+    let values_only =
+        sealant_api::unseal_values_only(&ss, &ring, &UnsealOptions::default()).expect("values");
+    let raw = &values_only.secret.data.as_ref().expect("data")["username"].0;
+    assert_eq!(raw, b"webapp");
+    assert!(
+        !values_only
+            .secret
+            .data
+            .as_ref()
+            .expect("data")
+            .contains_key("dsn")
+    );
+
+    ss.spec.template.data = Some(map(&[("bad", "{{ if .username }}x{{ end }}")]));
+    let err = unseal(&ss, &ring, &UnsealOptions::default()).expect_err("unsupported construct");
+    assert_eq!(err.failures[0].item, "spec.template.data.bad");
+    assert!(matches!(err.failures[0].cause, FailureCause::Template(_)));
+    assert!(err.to_string().contains("'if' is not supported"), "{err}");
 }
 
 #[test]

@@ -39,6 +39,13 @@ pub use keys::{PrivateKey, PublicKey, parse_key_pair};
 pub use scope::Scope;
 pub use zeroize::Zeroizing;
 
+/// SHA-256 of `data` (for digests that are not key material, e.g. template functions).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref());
+    out
+}
+
 /// Length in bytes of the random AES-256-GCM session key drawn for each value.
 pub const SESSION_KEY_LEN: usize = 32;
 /// Default RSA modulus size for generated keys, as upstream.
