@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::fs::{self, File, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -58,7 +58,12 @@ pub fn read_bounded(reader: impl Read, limit: u64, name: &dyn fmt::Display) -> R
 /// Reads a whole input (at most [`MAX_INPUT_BYTES`]).
 pub fn read_source(source: &Source) -> Result<Vec<u8>> {
     match source {
-        Source::Stdin => read_bounded(io::stdin().lock(), MAX_INPUT_BYTES, source),
+        Source::Stdin => {
+            if io::stdin().is_terminal() {
+                eprintln!("(tty detected: reading stdin until end of input, Ctrl-D)");
+            }
+            read_bounded(io::stdin().lock(), MAX_INPUT_BYTES, source)
+        }
         Source::File(path) => {
             let file = File::open(path).map_err(|e| anyhow!("{source}: cannot open: {e}"))?;
             if file.metadata().is_ok_and(|m| m.is_dir()) {

@@ -1,4 +1,5 @@
 //! Help, version, completions and usage errors.
+#![allow(clippy::unwrap_used)] // test helpers may panic
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Bad input to `sealant seal`: exit code 1, nothing on stdout, one error line naming the file,
 //! and no output file.
+#![allow(clippy::unwrap_used)] // test helpers may panic
 
 mod common;
 

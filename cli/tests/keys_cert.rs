@@ -1,4 +1,5 @@
 //! `sealant keys generate` and `sealant cert info`.
+#![allow(clippy::unwrap_used)] // test helpers may panic
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Independent check: Python `cryptography` opens what `sealant seal` wrote (tests/oracle).
+#![allow(clippy::unwrap_used)] // test helpers may panic
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! `sealant seal`: round trips, formats, multiple documents, -w, --raw, --merge-into, cert URLs.
+#![allow(clippy::unwrap_used)] // test helpers may panic
 
 mod common;
 
@@ -546,4 +547,103 @@ fn cert_from_file_url() {
         .assert()
         .success()
         .stdout(predicate::str::contains("kind: SealedSecret"));
+}
+
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => request.push(byte[0]),
+        }
+    }
+    String::from_utf8_lossy(&request).into_owned()
+}
+
+/// A one-connection HTTP CONNECT proxy that answers the tunnelled request itself with `body`.
+fn serve_connect_proxy(body: Vec<u8>) -> (String, thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let connect = read_head(&mut stream);
+        stream
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        let request = read_head(&mut stream);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+        format!("{connect}{request}")
+    });
+    (url, handle)
+}
+
+#[test]
+fn cert_url_through_http_proxy() {
+    let w = Workdir::new();
+    let (_, cert_pem) = test_pems();
+    let (proxy, server) = serve_connect_proxy(cert_pem.clone().into_bytes());
+    // The host does not exist: only the proxy can answer.
+    let out = w.path("sealed.yaml");
+    sealant()
+        .env("HTTP_PROXY", &proxy)
+        .arg("seal")
+        .arg("--cert")
+        .arg("http://controller.sealant.invalid/v1/cert.pem")
+        .arg("-w")
+        .arg(&out)
+        .write_stdin(secret_yaml(Some("ns"), "a", &[("k", "v")]))
+        .assert()
+        .success();
+    let seen = server.join().unwrap();
+    assert!(
+        seen.starts_with("CONNECT controller.sealant.invalid:80"),
+        "{seen}"
+    );
+    assert_eq!(decoded_data(&unseal_json(&w.key(), &out)[0])["k"], "v");
+}
+
+#[test]
+fn https_handshake_failure_is_a_clean_error() {
+    // A plain-HTTP server behind an https:// URL: the TLS handshake fails.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nnot tls");
+    });
+    assert_input_error(
+        sealant()
+            .arg("seal")
+            .arg("--cert")
+            .arg(format!("{url}/v1/cert.pem"))
+            .write_stdin(secret_yaml(Some("ns"), "a", &[("k", "v")]))
+            .assert(),
+        &["cannot fetch", "/v1/cert.pem"],
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn no_proxy_bypasses_the_proxy() {
+    let (_, cert_pem) = test_pems();
+    let (url, server) = serve(vec![("200 OK", cert_pem.clone().into_bytes())]);
+    sealant()
+        .env("HTTP_PROXY", "http://127.0.0.1:9") // nothing listens there
+        .env("NO_PROXY", "127.0.0.1")
+        .arg("seal")
+        .arg("--cert")
+        .arg(format!("{url}/v1/cert.pem"))
+        .write_stdin(secret_yaml(Some("ns"), "a", &[("k", "v")]))
+        .assert()
+        .success();
+    server.join().unwrap();
 }

@@ -1,4 +1,5 @@
 //! `sealant unseal`: vectors, key file shapes, several objects, and every failure cause.
+#![allow(clippy::unwrap_used)] // test helpers may panic
 
 mod common;
 
