@@ -60,7 +60,7 @@ pub fn read_source(source: &Source) -> Result<Vec<u8>> {
     match source {
         Source::Stdin => {
             if io::stdin().is_terminal() {
-                eprintln!("(tty detected: reading stdin until end of input, Ctrl-D)");
+                note("(tty detected: reading stdin until end of input, Ctrl-D)");
             }
             read_bounded(io::stdin().lock(), MAX_INPUT_BYTES, source)
         }
@@ -176,6 +176,12 @@ fn mode_permissions(mode: u32) -> Option<Permissions> {
 #[cfg(not(unix))]
 fn mode_permissions(_mode: u32) -> Option<Permissions> {
     None
+}
+
+/// Prints a line on stderr; a closed or failing stderr is ignored (never a panic).
+pub fn note(message: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{message}");
 }
 
 /// Writes everything to stdout. A closed pipe (e.g. `| head`) is not an error.

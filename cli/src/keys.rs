@@ -24,7 +24,8 @@ Examples:
   sealant keys generate --key-out tls.key --cert-out tls.crt
 
   # A 2048-bit key with a common name, valid for one year, replacing existing files
-  sealant keys generate --key-out tls.key --cert-out tls.crt --bits 2048 --cn sealant --validity 8760h --force
+  sealant keys generate --key-out tls.key --cert-out tls.crt \\
+    --bits 2048 --cn sealant --validity 8760h --force
 
 The private key file is written with mode 0600. Keep it out of git; back it up safely.";
 
@@ -109,14 +110,14 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         let _ = std::fs::remove_file(&args.key_out);
         return Err(e);
     }
-    eprintln!(
+    crate::io::note(&format!(
         "Wrote a {}-bit RSA key (key id {}) to {} and its certificate (valid until {}) to {}.",
         key.bits(),
         key.key_id(),
         args.key_out.display(),
         crate::cert::rfc3339(cert.not_after()),
         args.cert_out.display()
-    );
+    ));
     Ok(())
 }
 

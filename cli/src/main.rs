@@ -96,7 +96,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", one_line(&format!("{err:#}")));
+            io::note(&format!("error: {}", one_line(&format!("{err:#}"))));
             ExitCode::FAILURE
         }
     }

@@ -14,7 +14,8 @@ use crate::seal::{doc_name, read_stream};
 pub const EXAMPLES: &str = "\
 Examples:
   # Recover the Secret from a SealedSecret with a backed-up key Secret
-  kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml > keys.yaml
+  kubectl get secret -n kube-system -o yaml \\
+    -l sealedsecrets.bitnami.com/sealed-secrets-key > keys.yaml
   sealant unseal --key keys.yaml -f sealed-secret.yaml
 
   # Several key files (PEM private keys, key Secrets, Lists or streams of them), JSON output
