@@ -6,7 +6,7 @@ use sealant_crypto::Certificate;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::certsrc::load_certificate;
+use crate::certsrc::{cert_spec, load_certificate};
 use crate::io::write_stdout;
 
 pub const EXAMPLES: &str = "\
@@ -43,7 +43,7 @@ pub struct InfoArgs {
         value_name = "PATH|URL",
         hide_env_values = true
     )]
-    pub cert: String,
+    pub cert: Option<String>,
 
     /// Output format.
     #[arg(
@@ -73,7 +73,7 @@ pub fn run(cmd: &CertCommand) -> Result<()> {
 }
 
 fn info(args: &InfoArgs) -> Result<()> {
-    let cert = load_certificate(&args.cert)?;
+    let cert = load_certificate(&cert_spec(args.cert.as_deref()))?;
     let now = OffsetDateTime::now_utc();
     let out = match args.format {
         InfoFormat::Text => info_text(&cert, now),
@@ -87,16 +87,29 @@ fn info(args: &InfoArgs) -> Result<()> {
     write_stdout(out.as_bytes())
 }
 
-fn info_json(cert: &Certificate, now: OffsetDateTime) -> serde_json::Value {
-    serde_json::json!({
-        "keyId": cert.key_id().as_str(),
-        "bits": cert.public_key().bits(),
-        "subject": cert.subject(),
-        "serial": cert.serial(),
-        "notBefore": rfc3339(cert.not_before()),
-        "notAfter": rfc3339(cert.not_after()),
-        "expired": cert.check_not_expired(now).is_err(),
-    })
+/// `cert info -o json`, fields in this order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InfoJson<'a> {
+    key_id: &'a str,
+    bits: usize,
+    subject: &'a str,
+    serial: &'a str,
+    not_before: String,
+    not_after: String,
+    expired: bool,
+}
+
+fn info_json(cert: &Certificate, now: OffsetDateTime) -> InfoJson<'_> {
+    InfoJson {
+        key_id: cert.key_id().as_str(),
+        bits: cert.public_key().bits(),
+        subject: cert.subject(),
+        serial: cert.serial(),
+        not_before: rfc3339(cert.not_before()),
+        not_after: rfc3339(cert.not_after()),
+        expired: cert.check_not_expired(now).is_err(),
+    }
 }
 
 fn info_text(cert: &Certificate, now: OffsetDateTime) -> String {

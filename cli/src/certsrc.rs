@@ -15,6 +15,26 @@ pub const MAX_CERT_BYTES: u64 = 64 * 1024;
 /// Connect, read and overall timeout for fetching a certificate URL.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// kubeseal's environment variable for `--cert`, honoured when `SEALANT_CERT` is not set.
+pub const KUBESEAL_CERT_ENV: &str = "SEALED_SECRETS_CERT";
+
+/// The `--cert` value: the flag, else `SEALANT_CERT` (both via clap), else kubeseal's
+/// `SEALED_SECRETS_CERT`; a usage error (exit 2) when none is set.
+pub fn cert_spec(flag: Option<&str>) -> String {
+    if let Some(spec) = flag {
+        return spec.to_owned();
+    }
+    match std::env::var(KUBESEAL_CERT_ENV) {
+        Ok(spec) if !spec.is_empty() => spec,
+        _ => clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "the following required argument was not provided: --cert <PATH|URL>\n\n\
+             Pass the controller's certificate as a file or an http(s) URL, or set SEALANT_CERT.\n",
+        )
+        .exit(),
+    }
+}
+
 /// Reads `spec` (path or URL) as a certificate, without checking its validity period.
 pub fn load_certificate(spec: &str) -> Result<Certificate> {
     let bytes = read_cert_bytes(spec)?;

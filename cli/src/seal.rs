@@ -9,7 +9,7 @@ use sealant_api::{Document, SealOptions, SealedSecret};
 use sealant_crypto::{Certificate, Scope};
 
 use crate::OutputFormat;
-use crate::certsrc::load_sealing_certificate;
+use crate::certsrc::{cert_spec, load_sealing_certificate};
 use crate::io::{self, Source, WriteOptions};
 
 /// Namespace for inputs without one when `-n` is not given (no kubeconfig handling yet).
@@ -42,14 +42,15 @@ is written unless all of them succeed.";
 #[derive(Debug, Args)]
 pub struct SealArgs {
     /// Certificate to seal with: a PEM file, or an http(s):// URL (e.g. the controller's
-    /// /v1/cert.pem). Expired certificates are refused.
+    /// /v1/cert.pem). Expired certificates are refused. kubeseal's SEALED_SECRETS_CERT is also
+    /// read.
     #[arg(
         long,
         env = "SEALANT_CERT",
         value_name = "PATH|URL",
         hide_env_values = true
     )]
-    pub cert: String,
+    pub cert: Option<String>,
 
     /// Input Secret manifest(s); `-` or no flag reads stdin.
     #[arg(short = 'f', long = "file", alias = "secret-file", value_name = "FILE")]
@@ -129,13 +130,14 @@ impl From<CliScope> for Scope {
 }
 
 pub fn run(args: &SealArgs) -> Result<()> {
+    let cert_spec = cert_spec(args.cert.as_deref());
     if args.raw {
-        return run_raw(args);
+        return run_raw(args, &cert_spec);
     }
     let source = Source::from_arg(args.file.as_deref());
     let text = io::read_source_text(&source)?;
     let secrets = read_secrets(&source, &text)?;
-    let cert = load_sealing_certificate(&args.cert)?;
+    let cert = load_sealing_certificate(&cert_spec)?;
     let opts = seal_options(args);
 
     if let Some(target) = &args.merge_into {
@@ -260,7 +262,7 @@ fn merge(
     io::write_atomic(target, out.as_bytes(), WriteOptions::REPLACE)
 }
 
-fn run_raw(args: &SealArgs) -> Result<()> {
+fn run_raw(args: &SealArgs, cert_spec: &str) -> Result<()> {
     let (source, value) = match &args.from_file {
         Some(spec) => {
             let path = raw_value_path(spec);
@@ -274,7 +276,7 @@ fn run_raw(args: &SealArgs) -> Result<()> {
             (source, value)
         }
     };
-    let cert = load_sealing_certificate(&args.cert)?;
+    let cert = load_sealing_certificate(cert_spec)?;
     let scope = args.scope.map_or(Scope::Strict, Scope::from);
     let namespace = match (&args.namespace, scope) {
         (_, Scope::ClusterWide) => String::new(),

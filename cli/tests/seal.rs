@@ -156,6 +156,26 @@ fn stdin_dash_and_env_cert() {
 }
 
 #[test]
+fn kubeseal_cert_env_is_honoured() {
+    let w = Workdir::new();
+    sealant()
+        .env("SEALED_SECRETS_CERT", w.cert())
+        .arg("seal")
+        .write_stdin(secret_yaml(Some("ns"), "a", &[("k", "v")]))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kind: SealedSecret"));
+    // SEALANT_CERT wins over kubeseal's variable.
+    sealant()
+        .env("SEALED_SECRETS_CERT", w.path("missing.pem"))
+        .env("SEALANT_CERT", w.cert())
+        .arg("seal")
+        .write_stdin(secret_yaml(Some("ns"), "a", &[("k", "v")]))
+        .assert()
+        .success();
+}
+
+#[test]
 fn write_file_json_by_extension() {
     let w = Workdir::new();
     let input = w.write("in.yaml", secret_yaml(Some("ns"), "a", &[("k", "v")]));

@@ -13,6 +13,7 @@ pub fn sealant() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealant"));
     for var in [
         "SEALANT_CERT",
+        "SEALED_SECRETS_CERT",
         "HTTP_PROXY",
         "http_proxy",
         "HTTPS_PROXY",
