@@ -258,15 +258,29 @@ fn merge(
         })?;
     }
     let format = args.format.map_or(detected, Into::into);
-    let out = render(&ss, format, &target_source)?;
+    let mut out = render(&ss, format, &target_source)?;
+    // Keep the diff minimal: no `---` line added to a YAML file that had none.
+    if format == sealant_api::Format::Yaml
+        && !starts_with_document_marker(&text)
+        && let Some(body) = out.strip_prefix("---\n")
+    {
+        out = body.to_owned();
+    }
     io::write_atomic(target, out.as_bytes(), WriteOptions::REPLACE)
+}
+
+/// Whether the first line that is not blank or a comment is a `---` document marker.
+fn starts_with_document_marker(text: &str) -> bool {
+    text.lines()
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l == "---" || l.starts_with("--- "))
 }
 
 fn run_raw(args: &SealArgs, cert_spec: &str) -> Result<()> {
     let (source, value) = match &args.from_file {
         Some(spec) => {
-            let path = raw_value_path(spec);
-            let source = Source::File(path);
+            let source = Source::from_arg(Some(&raw_value_path(spec)));
             let value = io::read_source(&source)?;
             (source, value)
         }
@@ -319,6 +333,14 @@ mod tests {
             output_format(Some(OutputFormat::Yaml), Some(Path::new("x.JSON"))),
             Format::Yaml
         );
+    }
+
+    #[test]
+    fn document_marker() {
+        assert!(starts_with_document_marker("---\napiVersion: x\n"));
+        assert!(starts_with_document_marker("# c\n\n--- # x\na: b\n"));
+        assert!(!starts_with_document_marker("apiVersion: x\n---\n"));
+        assert!(!starts_with_document_marker(""));
     }
 
     #[test]

@@ -401,6 +401,7 @@ fn merge_into_yaml_keeps_other_ciphertexts() {
         .stdout(predicate::str::is_empty());
     let after = w.read("sealed.yaml");
     assert!(after.starts_with("---\n"), "stays YAML: {after}");
+    assert!(after.contains("  added: "), "{after}");
     assert!(
         after.contains(&keep_line),
         "untouched item is byte-identical"
@@ -411,6 +412,43 @@ fn merge_into_yaml_keeps_other_ciphertexts() {
     assert_eq!(data["change"], "new");
     assert_eq!(data["added"], "x");
     assert_eq!(w.files(), ["cert.pem", "key.pem", "sealed.yaml"]);
+}
+
+#[test]
+fn merge_into_yaml_without_marker_gets_none() {
+    let w = Workdir::new();
+    let target = w.path("sealed.yaml");
+    sealant()
+        .arg("seal")
+        .arg("--cert")
+        .arg(w.cert())
+        .arg("-w")
+        .arg(&target)
+        .write_stdin(secret_yaml(Some("prod"), "db", &[("a", "1")]))
+        .assert()
+        .success();
+    let without = w
+        .read("sealed.yaml")
+        .strip_prefix("---\n")
+        .unwrap()
+        .to_owned();
+    w.write("sealed.yaml", &without);
+    sealant()
+        .arg("seal")
+        .arg("--cert")
+        .arg(w.cert())
+        .arg("--merge-into")
+        .arg(&target)
+        .write_stdin(secret_yaml(None, "x", &[("b", "2")]))
+        .assert()
+        .success();
+    let after = w.read("sealed.yaml");
+    assert!(
+        after.starts_with("apiVersion: bitnami.com/v1alpha1\n"),
+        "{after}"
+    );
+    let data = decoded_data(&unseal_json(&w.key(), &target)[0]);
+    assert_eq!((data["a"].as_str(), data["b"].as_str()), ("1", "2"));
 }
 
 #[test]
