@@ -1,0 +1,350 @@
+//! Command-line flags and environment variables.
+//!
+//! Flag names follow upstream's controller (`--key-prefix`, `--key-renew-period`, …) so existing
+//! manifests keep working; every flag can also be set from a `SEALANT_*` environment variable
+//! (the command line wins). Durations use Go's syntax (`720h`, `1h30m`, `90s`, `0`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use time::OffsetDateTime;
+
+/// Which time orders keys: the newest key seals and is tried first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyOrderPriority {
+    /// The certificate's notBefore (upstream's default).
+    #[value(name = "CertNotBefore")]
+    CertNotBefore,
+    /// The key Secret's creationTimestamp.
+    #[value(name = "SecretCreationTimestamp")]
+    SecretCreationTimestamp,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `sealant-controller` configuration.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "sealant-controller", version, about, long_about = None)]
+pub struct Config {
+    /// Namespace holding the key Secrets [default: env POD_NAMESPACE, else the service
+    /// account's namespace, else `default`].
+    #[arg(long, env = "SEALANT_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Prefix (`generateName`) of new key Secrets; also the name of the legacy single-key Secret.
+    #[arg(long, env = "SEALANT_KEY_PREFIX", default_value = "sealed-secrets-key", value_parser = parse_key_prefix)]
+    pub key_prefix: String,
+
+    /// RSA modulus size of generated keys, in bits.
+    #[arg(long, env = "SEALANT_KEY_SIZE", default_value_t = 4096)]
+    pub key_size: usize,
+
+    /// Validity of generated certificates.
+    #[arg(long, env = "SEALANT_KEY_TTL", default_value = "87600h", value_parser = parse_duration)]
+    pub key_ttl: Duration,
+
+    /// Subject and issuer common name of generated certificates.
+    #[arg(long = "my-cn", env = "SEALANT_MY_CN", default_value = "")]
+    pub my_cn: String,
+
+    /// Generate a new sealing key this often (0 disables renewal). Old keys are kept.
+    #[arg(long, alias = "rotate-period", env = "SEALANT_KEY_RENEW_PERIOD", default_value = "720h", value_parser = parse_duration)]
+    pub key_renew_period: Duration,
+
+    /// Which time decides the newest key.
+    #[arg(
+        long,
+        env = "SEALANT_KEY_ORDER_PRIORITY",
+        value_enum,
+        default_value = "CertNotBefore"
+    )]
+    pub key_order_priority: KeyOrderPriority,
+
+    /// Generate a key at startup if the newest key is older than this (RFC 1123Z, `date -R`).
+    #[arg(long, env = "SEALANT_KEY_CUTOFF_TIME", value_parser = parse_cutoff)]
+    pub key_cutoff_time: Option<OffsetDateTime>,
+
+    /// Accept the deprecated v1 `spec.data` format.
+    #[arg(long, env = "SEALANT_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true, action = clap::ArgAction::Set)]
+    pub accept_deprecated_v1_data: bool,
+
+    /// Watch SealedSecrets in all namespaces (ignored when --additional-namespaces is set).
+    #[arg(long, env = "SEALANT_ALL_NAMESPACES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub all_namespaces: bool,
+
+    /// Comma-separated namespaces to watch besides the controller's own; setting it restricts
+    /// the controller to those namespaces.
+    #[arg(long, env = "SEALANT_ADDITIONAL_NAMESPACES", value_delimiter = ',')]
+    pub additional_namespaces: Vec<String>,
+
+    /// Label selector for the SealedSecrets (and Secrets) watched.
+    #[arg(long, env = "SEALANT_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+
+    /// Requests per second per client allowed on /v1/verify and /v1/rotate.
+    #[arg(long, env = "SEALANT_RATE_LIMIT", default_value_t = 2.0)]
+    pub rate_limit: f64,
+
+    /// Burst allowed on /v1/verify and /v1/rotate.
+    #[arg(long, env = "SEALANT_RATE_LIMIT_BURST", default_value_t = 2)]
+    pub rate_limit_burst: u32,
+
+    /// `k=v,k=v` annotations added to new key Secrets.
+    #[arg(long, env = "SEALANT_PRIVATEKEY_ANNOTATIONS", default_value = "", value_parser = parse_pairs)]
+    pub privatekey_annotations: Pairs,
+
+    /// `k=v,k=v` labels added to new key Secrets.
+    #[arg(long, env = "SEALANT_PRIVATEKEY_LABELS", default_value = "", value_parser = parse_pairs)]
+    pub privatekey_labels: Pairs,
+
+    /// Write the status subresource of SealedSecrets.
+    #[arg(long, env = "SEALANT_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub update_status: bool,
+
+    /// Do not watch Secrets: deleted Secrets are then not recreated.
+    #[arg(long, env = "SEALANT_SKIP_RECREATE")]
+    pub skip_recreate: bool,
+
+    /// Accepted for compatibility: sealant always follows key Secrets.
+    #[arg(long, env = "SEALANT_WATCH_FOR_SECRETS", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub watch_for_secrets: bool,
+
+    /// Parallel reconciles [default: number of CPUs].
+    #[arg(long, env = "SEALANT_WORKERS")]
+    pub workers: Option<u16>,
+
+    /// Longest wait between retries of a transient failure.
+    #[arg(long, env = "SEALANT_MAX_RETRY_DELAY", default_value = "5m", value_parser = parse_duration)]
+    pub max_retry_delay: Duration,
+
+    /// HTTP API address (`:8080` means all interfaces).
+    #[arg(long, env = "SEALANT_LISTEN_ADDR", default_value = ":8080", value_parser = parse_addr)]
+    pub listen_addr: SocketAddr,
+
+    /// Metrics address.
+    #[arg(long, env = "SEALANT_LISTEN_METRICS_ADDR", default_value = ":8081", value_parser = parse_addr)]
+    pub listen_metrics_addr: SocketAddr,
+
+    /// Largest request body accepted by the HTTP API, in bytes.
+    #[arg(long, env = "SEALANT_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter).
+    #[arg(long, env = "SEALANT_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, env = "SEALANT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// `k=v` pairs from a comma-separated list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pairs(pub BTreeMap<String, String>);
+
+impl Config {
+    /// Parses the process's arguments and environment.
+    pub fn from_env() -> Self {
+        Self::parse()
+    }
+
+    /// Parses explicit arguments (the first is the program name), for tests.
+    pub fn try_from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(args)
+    }
+
+    /// The controller's namespace: `--namespace`, env `POD_NAMESPACE`, the service account's
+    /// namespace file, else `default`.
+    pub fn controller_namespace(&self) -> String {
+        if let Some(ns) = self.namespace.as_deref().filter(|n| !n.is_empty()) {
+            return ns.to_owned();
+        }
+        if let Ok(ns) = std::env::var("POD_NAMESPACE")
+            && !ns.is_empty()
+        {
+            return ns;
+        }
+        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".to_owned())
+    }
+
+    /// The namespaces to watch: `None` for all namespaces.
+    pub fn watched_namespaces(&self) -> Option<Vec<String>> {
+        let extra: Vec<String> = self
+            .additional_namespaces
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if self.all_namespaces && extra.is_empty() {
+            return None;
+        }
+        let mut out = vec![self.controller_namespace()];
+        for ns in extra {
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+        Some(out)
+    }
+
+    /// Parallel reconciles.
+    pub fn worker_count(&self) -> u16 {
+        self.workers.filter(|w| *w > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| u16::try_from(n.get()).unwrap_or(u16::MAX))
+                .unwrap_or(1)
+        })
+    }
+}
+
+/// Parses a Go duration: `0`, or a sequence of `<number><unit>` with units `h`, `m`, `s`, `ms`,
+/// `us`/`µs`, `ns` (e.g. `720h`, `1h30m`, `1.5s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
+        if num_len == 0 {
+            return Err(format!("invalid duration {text:?}"));
+        }
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            other => return Err(format!("unknown unit {other:?} in duration {text:?}")),
+        };
+        total += value * factor;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// Parses `--key-cutoff-time` (RFC 1123Z, as `date -R` prints; RFC 3339 is accepted too).
+pub fn parse_cutoff(text: &str) -> Result<OffsetDateTime, String> {
+    use time::format_description::well_known::{Rfc2822, Rfc3339};
+    OffsetDateTime::parse(text.trim(), &Rfc2822)
+        .or_else(|_| OffsetDateTime::parse(text.trim(), &Rfc3339))
+        .map_err(|e| format!("expected RFC 1123Z like `date -R` prints ({e})"))
+}
+
+/// Parses `:8080`, `0.0.0.0:8080` or `127.0.0.1:0`.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let full = if t.starts_with(':') {
+        format!("0.0.0.0{t}")
+    } else {
+        t.to_owned()
+    };
+    full.parse()
+        .map_err(|e| format!("invalid listen address {text:?} ({e})"))
+}
+
+fn parse_key_prefix(text: &str) -> Result<String, String> {
+    if text.is_empty()
+        || text.len() > 245
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("must be 1-245 characters of [a-z0-9-]".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+fn parse_pairs(text: &str) -> Result<Pairs, String> {
+    let mut out = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, found {pair:?}"))?;
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(Pairs(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_duration("720h").unwrap(),
+            Duration::from_secs(720 * 3600)
+        );
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let c = Config::try_from_args(["x"]).unwrap();
+        assert_eq!(c.key_prefix, "sealed-secrets-key");
+        assert_eq!(c.key_size, 4096);
+        assert_eq!(c.key_renew_period, Duration::from_secs(720 * 3600));
+        assert!(c.accept_deprecated_v1_data);
+        assert_eq!(c.listen_addr.port(), 8080);
+        assert_eq!(c.listen_metrics_addr.port(), 8081);
+        assert!(c.watched_namespaces().is_none());
+
+        let c = Config::try_from_args([
+            "x",
+            "--namespace=sys",
+            "--additional-namespaces=a,b",
+            "--key-cutoff-time=Mon, 02 Jan 2006 15:04:05 -0700",
+            "--privatekey-labels=a=b,c=d",
+            "--accept-deprecated-v1-data=false",
+            "--rotate-period=0",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.watched_namespaces().unwrap(),
+            vec!["sys".to_owned(), "a".to_owned(), "b".to_owned()]
+        );
+        assert!(c.key_cutoff_time.is_some());
+        assert_eq!(c.privatekey_labels.0.len(), 2);
+        assert!(!c.accept_deprecated_v1_data);
+        assert_eq!(c.key_renew_period, Duration::ZERO);
+        assert!(Config::try_from_args(["x", "--privatekey-labels=nope"]).is_err());
+        assert!(Config::try_from_args(["x", "--key-prefix=Bad_Prefix"]).is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! The HTTP API (upstream's paths): `/v1/cert.pem`, `/v1/certs`, `/v1/verify`, `/v1/rotate`,
+//! `/healthz`, `/readyz`.
+//!
+//! Verify and rotate never render templates (`unseal_values_only`) and never change scope: the
+//! OAEP label always comes from the object's top-level metadata. Both share one GCRA rate
+//! limiter keyed, like upstream, by path + `X-Forwarded-For`; bodies are capped (413) and
+//! malformed input gets 400 with a reason. Responses never contain unsealed values.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use sealant_api::{
+    ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_NAMESPACE_WIDE, API_VERSION, KIND,
+    SealedSecret, UnsealOptions, parse_documents, scope_from_annotations, sealed_secret_from_value,
+    unseal_values_only,
+};
+use sealant_crypto::{Keyring, Scope, encode_value, seal};
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use crate::keys::Keys;
+use crate::metrics::{HttpDurationLabels, HttpLabels, Metrics};
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The current keys.
+    pub keys: Keys,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Rate limiter of verify and rotate.
+    pub limiter: Arc<RateLimiter>,
+    /// Whether the v1 `spec.data` format is accepted.
+    pub accept_v1_data: bool,
+}
+
+/// The API router.
+pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+    let limited = Router::new()
+        .route("/v1/verify", any(verify))
+        .route("/v1/rotate", any(rotate))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    Router::new()
+        .route("/v1/cert.pem", get(cert_pem))
+        .route("/v1/certs", get(certs))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(limited)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Counts requests and latency on the API paths.
+async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    if path.starts_with("/v1/") {
+        state
+            .metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                path: path.clone(),
+                code: resp.status().as_u16().to_string(),
+                method: method.clone(),
+            })
+            .inc();
+        state
+            .metrics
+            .http_duration
+            .get_or_create(&HttpDurationLabels { path, method })
+            .observe(start.elapsed().as_secs_f64());
+    }
+    resp
+}
+
+fn error(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
+    (
+        code,
+        Json(json!({"reason": reason, "message": message.into()})),
+    )
+        .into_response()
+}
+
+async fn readyz(State(state): State<ApiState>) -> Response {
+    let keys = state.keys.current();
+    if keys.loaded && !keys.keyring.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sealing keys not loaded yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn cert_pem(State(state): State<ApiState>) -> Response {
+    let keys = state.keys.current();
+    match keys.keyring.iter().find_map(|e| e.cert.as_ref()) {
+        Some(cert) => (
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            cert.to_pem(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot get certificate\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn certs(State(state): State<ApiState>) -> Response {
+    let keys = state.keys.current();
+    let fmt = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let list: Vec<_> = keys
+        .keyring
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v = json!({
+                "keyId": e.key_id().as_str(),
+                "bits": e.key.bits(),
+                "newest": i == 0,
+            });
+            if let Some(c) = &e.cert {
+                v["notBefore"] = json!(fmt(c.not_before()));
+                v["notAfter"] = json!(fmt(c.not_after()));
+                v["subject"] = json!(c.subject());
+                v["serial"] = json!(c.serial());
+                v["certificate"] = json!(c.to_pem());
+            }
+            v
+        })
+        .collect();
+    Json(json!({ "certificates": list })).into_response()
+}
+
+/// Reads exactly one SealedSecret from a request body.
+#[allow(clippy::result_large_err)]
+fn read_sealed_secret(body: &[u8]) -> Result<SealedSecret, Response> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            "the body is not UTF-8 text",
+        )
+    })?;
+    let docs = parse_documents(text)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "InvalidInput", e.to_string()))?;
+    match docs.as_slice() {
+        [one] => sealed_secret_from_value(one)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, "InvalidInput", e.to_string())),
+        [] => Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            "the body holds no SealedSecret",
+        )),
+        many => Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            format!(
+                "the body holds {} documents; send exactly one SealedSecret",
+                many.len()
+            ),
+        )),
+    }
+}
+
+async fn verify(State(state): State<ApiState>, body: Bytes) -> Response {
+    let ss = match read_sealed_secret(&body) {
+        Ok(ss) => ss,
+        Err(resp) => return resp,
+    };
+    let keys = state.keys.current();
+    let opts = UnsealOptions {
+        accept_v1_data: state.accept_v1_data,
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        unseal_values_only(&ss, &keys.keyring, &opts).map(|_| ())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Json(json!({"reason": "Unsealed", "message": "the SealedSecret can be unsealed by this controller"}))
+            .into_response(),
+        Ok(Err(e)) => error(StatusCode::CONFLICT, e.reason(), e.to_string()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "unseal task failed",
+        ),
+    }
+}
+
+async fn rotate(State(state): State<ApiState>, body: Bytes) -> Response {
+    let ss = match read_sealed_secret(&body) {
+        Ok(ss) => ss,
+        Err(resp) => return resp,
+    };
+    let keys = state.keys.current();
+    let opts = UnsealOptions {
+        accept_v1_data: state.accept_v1_data,
+    };
+    let result = tokio::task::spawn_blocking(move || reseal(&ss, &keys.keyring, &opts)).await;
+    match result {
+        Ok(Ok(out)) => {
+            let mut value = serde_json::to_value(&out).unwrap_or_default();
+            value["apiVersion"] = json!(API_VERSION);
+            value["kind"] = json!(KIND);
+            Json(value).into_response()
+        }
+        Ok(Err((code, reason, message))) => error(code, reason, message),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "re-seal task failed",
+        ),
+    }
+}
+
+/// Re-seals every value of `ss` with the newest key, for the scope, name and namespace of its
+/// TOP-LEVEL metadata; the template (metadata, type, templates) is kept, with its scope
+/// annotations aligned to the top-level scope.
+pub fn reseal(
+    ss: &SealedSecret,
+    keyring: &Keyring,
+    opts: &UnsealOptions,
+) -> Result<SealedSecret, (StatusCode, &'static str, String)> {
+    let newest = keyring.newest().ok_or((
+        StatusCode::SERVICE_UNAVAILABLE,
+        "NoKeys",
+        "no sealing keys are loaded".to_owned(),
+    ))?;
+    let out = unseal_values_only(ss, keyring, opts)
+        .map_err(|e| (StatusCode::CONFLICT, e.reason(), e.to_string()))?;
+    let namespace = ss.metadata.namespace.clone().unwrap_or_default();
+    let name = ss.metadata.name.clone().unwrap_or_default();
+    let top = ss.metadata.annotations.clone().unwrap_or_default();
+    let scope = scope_from_annotations(&top);
+    let label = scope.label(&namespace, &name);
+    let mut encrypted = std::collections::BTreeMap::new();
+    for (item, value) in out.secret.data.iter().flatten() {
+        let sealed = seal(newest.key.public_key(), &value.0, &label).map_err(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SealFailed",
+                format!("cannot seal item {item:?}: {e}"),
+            )
+        })?;
+        encrypted.insert(item.clone(), encode_value(&sealed));
+    }
+    let mut new = ss.clone();
+    new.status = None;
+    let m = &mut new.metadata;
+    m.uid = None;
+    m.resource_version = None;
+    m.generation = None;
+    m.creation_timestamp = None;
+    m.managed_fields = None;
+    m.deletion_timestamp = None;
+    m.deletion_grace_period_seconds = None;
+    m.self_link = None;
+    let mut annotations = top;
+    set_scope(&mut annotations, scope);
+    annotations.insert(
+        ANNOTATION_KEY_IDS.to_owned(),
+        newest.key_id().as_str().to_owned(),
+    );
+    m.annotations = Some(annotations);
+    if ss.spec.data.is_some() && new.spec.template.type_.is_none() {
+        new.spec.template.type_ = out.secret.type_.clone();
+    }
+    let tmeta = &mut new.spec.template.metadata;
+    let mut tann = tmeta.annotations.take().unwrap_or_default();
+    set_scope(&mut tann, scope);
+    tmeta.annotations = Some(tann).filter(|a| !a.is_empty());
+    new.spec.encrypted_data = encrypted;
+    new.spec.data = None;
+    Ok(new)
+}
+
+fn set_scope(annotations: &mut std::collections::BTreeMap<String, String>, scope: Scope) {
+    annotations.remove(ANNOTATION_CLUSTER_WIDE);
+    annotations.remove(ANNOTATION_NAMESPACE_WIDE);
+    match scope {
+        Scope::ClusterWide => {
+            annotations.insert(ANNOTATION_CLUSTER_WIDE.to_owned(), "true".to_owned());
+        }
+        Scope::NamespaceWide => {
+            annotations.insert(ANNOTATION_NAMESPACE_WIDE.to_owned(), "true".to_owned());
+        }
+        _ => {}
+    }
+}
+
+async fn rate_limit(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let key = format!("{}|{forwarded}", req.uri().path());
+    match state.limiter.check(&key) {
+        Ok(remaining) => {
+            let mut resp = next.run(req).await;
+            state.limiter.headers(resp.headers_mut(), remaining, None);
+            resp
+        }
+        Err(retry_after) => {
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RateLimited",
+                "limit exceeded",
+            );
+            state
+                .limiter
+                .headers(resp.headers_mut(), 0, Some(retry_after));
+            resp
+        }
+    }
+}
+
+/// GCRA rate limiter (as upstream's `throttled`): `rate` per second with `burst` extra
+/// requests, per key, at most 65 536 keys.
+pub struct RateLimiter {
+    interval: Duration,
+    tolerance: Duration,
+    burst: u32,
+    tat: Mutex<HashMap<String, Instant>>,
+}
+
+const MAX_KEYS: usize = 65_536;
+
+impl RateLimiter {
+    /// `rate` requests per second (≤ 0: unlimited), `burst` more at once.
+    pub fn new(rate: f64, burst: u32) -> Self {
+        let interval = if rate > 0.0 {
+            Duration::from_secs_f64(1.0 / rate)
+        } else {
+            Duration::ZERO
+        };
+        RateLimiter {
+            interval,
+            tolerance: interval * burst,
+            burst,
+            tat: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok(remaining)` if allowed now, else `Err(retry after)`.
+    pub fn check(&self, key: &str) -> Result<u32, Duration> {
+        if self.interval.is_zero() {
+            return Ok(self.burst);
+        }
+        let now = Instant::now();
+        let mut map = self.tat.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            map.retain(|_, tat| *tat > now);
+            if map.len() >= MAX_KEYS {
+                map.clear();
+            }
+        }
+        let tat = map.get(key).copied().unwrap_or(now).max(now);
+        let ahead = tat - now;
+        if ahead > self.tolerance {
+            return Err(ahead - self.tolerance);
+        }
+        let new_tat = tat + self.interval;
+        map.insert(key.to_owned(), new_tat);
+        let used = (new_tat - now).as_secs_f64() / self.interval.as_secs_f64();
+        let remaining = (f64::from(self.burst) + 1.0 - used.ceil()).max(0.0);
+        Ok(remaining as u32)
+    }
+
+    fn headers(&self, h: &mut HeaderMap, remaining: u32, retry_after: Option<Duration>) {
+        let set = |h: &mut HeaderMap, k: &'static str, v: String| {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        };
+        set(h, "x-ratelimit-limit", (self.burst + 1).to_string());
+        set(h, "x-ratelimit-remaining", remaining.to_string());
+        if let Some(after) = retry_after {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            set(h, "retry-after", secs.to_string());
+            set(h, "x-ratelimit-reset", secs.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_allows_burst_then_limits() {
+        let l = RateLimiter::new(2.0, 2);
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        let retry = l.check("a").unwrap_err();
+        assert!(retry <= Duration::from_millis(500));
+        assert!(l.check("b").is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn zero_rate_is_unlimited() {
+        let l = RateLimiter::new(0.0, 0);
+        for _ in 0..100 {
+            assert!(l.check("a").is_ok());
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! `sealant-controller`: the in-cluster half of sealant, a drop-in successor to Bitnami
+//! sealed-secrets' controller.
+//!
+//! It unseals `bitnami.com/v1alpha1` SealedSecrets into Secrets ([`reconcile`]), reports the
+//! outcome in a status Flux and Argo CD can wait on ([`status`]), holds and renews the sealing
+//! keys ([`keys`]), and serves upstream's HTTP API ([`http`]) and metrics ([`metrics`]).
+//! [`start`] wires everything together; the binary is a thin wrapper around it.
+//!
+//! Secret values never appear in logs, events, status, metrics or HTTP responses.
+
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod reconcile;
+pub mod secret_merge;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+pub use keys::Keys;
+
+/// Errors starting the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Logging could not be set up.
+    #[error("cannot set up logging: {0}")]
+    Logging(String),
+}
+
+/// A running controller.
+pub struct Running {
+    /// Bound address of the HTTP API.
+    pub http_addr: SocketAddr,
+    /// Bound address of the metrics endpoint.
+    pub metrics_addr: SocketAddr,
+    /// The keys in force.
+    pub keys: Keys,
+    /// Metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    generate: mpsc::Sender<()>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Asks the key manager for a new key (what SIGUSR1 does).
+    pub fn request_new_key(&self) {
+        let _ = self.generate.try_send(());
+    }
+
+    /// Stops watching, finishes in-flight reconciles and closes the listeners.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// A cloneable future that resolves once shutdown is requested.
+type ShutdownSignal = futures_util::future::Shared<futures_util::future::BoxFuture<'static, ()>>;
+
+fn shutdown_future(rx: watch::Receiver<bool>) -> ShutdownSignal {
+    let fut: futures_util::future::BoxFuture<'static, ()> = Box::pin(async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|v| *v).await;
+    });
+    futures_util::FutureExt::shared(fut)
+}
+
+/// Starts the key manager, the HTTP API, the metrics endpoint and the controllers.
+pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
+    let metrics = metrics::Metrics::new();
+    let reporter = Reporter {
+        controller: "sealant-controller".to_owned(),
+        instance: std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (generate_tx, generate_rx) = mpsc::channel(4);
+
+    let (manager, keys) = keys::KeyManager::new(
+        client.clone(),
+        keys::KeyOptions::from_config(&cfg),
+        recorder.clone(),
+        metrics.clone(),
+    );
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(
+        manager.run(generate_rx, shutdown_future(shutdown_rx.clone())),
+    ));
+
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let api_listener = bind(cfg.listen_addr).await?;
+    let metrics_listener = bind(cfg.listen_metrics_addr).await?;
+    let http_addr = api_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            addr: cfg.listen_addr,
+            source,
+        })?;
+    let metrics_addr = metrics_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            addr: cfg.listen_metrics_addr,
+            source,
+        })?;
+
+    let api = http::router(
+        http::ApiState {
+            keys: keys.clone(),
+            metrics: metrics.clone(),
+            limiter: Arc::new(http::RateLimiter::new(cfg.rate_limit, cfg.rate_limit_burst)),
+            accept_v1_data: cfg.accept_deprecated_v1_data,
+        },
+        cfg.max_body_bytes,
+    );
+    let stop = shutdown_future(shutdown_rx.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(api_listener, api)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP API server failed");
+        }
+    }));
+    let stop = shutdown_future(shutdown_rx.clone());
+    let metrics_app = metrics::router(metrics.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(metrics_listener, metrics_app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "metrics server failed");
+        }
+    }));
+    tracing::info!(%http_addr, %metrics_addr, "listening");
+
+    let ctx = reconcile::Context::new(
+        client,
+        keys.clone(),
+        metrics.clone(),
+        recorder,
+        cfg.accept_deprecated_v1_data,
+        cfg.update_status,
+        cfg.max_retry_delay,
+    );
+    let watch_opts = reconcile::WatchOptions {
+        namespaces: cfg.watched_namespaces(),
+        label_selector: cfg.label_selector.clone(),
+        skip_recreate: cfg.skip_recreate,
+        workers: cfg.worker_count(),
+    };
+    let stop = shutdown_future(shutdown_rx.clone());
+    let keys_for_run = keys.clone();
+    tasks.push(tokio::spawn(async move {
+        tokio::select! {
+            _ = keys_for_run.wait_loaded() => {}
+            _ = stop.clone() => return,
+        }
+        reconcile::run(ctx, watch_opts, stop).await;
+    }));
+
+    Ok(Running {
+        http_addr,
+        metrics_addr,
+        keys,
+        metrics,
+        generate: generate_tx,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+/// Sets up `tracing` output (`--log-format`, `--log-level`) on stderr.
+pub fn init_logging(cfg: &Config) -> Result<(), StartError> {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_new(&cfg.log_level).map_err(|e| StartError::Logging(e.to_string()))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let res = match cfg.log_format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+    res.map_err(|e| StartError::Logging(e.to_string()))
+}

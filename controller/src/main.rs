@@ -1,0 +1,35 @@
+//! `sealant-controller` binary: parses flags, sets up logging and signals, runs [`sealant_controller::start`].
+
+use anyhow::Context;
+use sealant_controller::Config;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cfg = Config::from_env();
+    sealant_controller::init_logging(&cfg)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "starting sealant-controller"
+    );
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot configure the Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    let running = sealant_controller::start(cfg, client).await?;
+
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("cannot handle SIGUSR1")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: generating a new sealing key");
+                running.request_new_key();
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}

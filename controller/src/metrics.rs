@@ -1,0 +1,187 @@
+//! Prometheus metrics with upstream's names (`sealed_secrets_controller_*`), plus an unseal
+//! latency histogram, served as OpenMetrics text on `/metrics`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The controller's version.
+    pub revision: String,
+}
+
+/// Labels of `unseal_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// `fetch`, `unseal`, `update`, `unmanaged` or `status`.
+    pub reason: String,
+    /// The SealedSecret's namespace.
+    pub namespace: String,
+}
+
+/// Labels of `condition_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    /// The SealedSecret's namespace.
+    pub namespace: String,
+    /// The SealedSecret's name.
+    pub name: String,
+    /// Condition type.
+    pub condition: String,
+    /// The SealedSecret's `app.kubernetes.io/instance` label.
+    pub ss_app_kubernetes_io_instance: String,
+}
+
+/// Labels of `http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Request path.
+    pub path: String,
+    /// Response status code.
+    pub code: String,
+    /// Request method.
+    pub method: String,
+}
+
+/// Labels of `http_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpDurationLabels {
+    /// Request path.
+    pub path: String,
+    /// Request method.
+    pub method: String,
+}
+
+/// All metrics of the controller.
+pub struct Metrics {
+    registry: Registry,
+    /// Reconciles started.
+    pub unseal_requests: Counter,
+    /// Reconcile failures by reason.
+    pub unseal_errors: Family<ErrorLabels, Counter>,
+    /// −1 False / 0 Unknown / 1 True per SealedSecret condition.
+    pub condition_info: Family<ConditionLabels, Gauge>,
+    /// HTTP API requests.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// HTTP API latency.
+    pub http_duration: Family<HttpDurationLabels, Histogram>,
+    /// Time spent unsealing one SealedSecret (private-key operations included).
+    pub unseal_duration: Histogram,
+    /// Keys loaded.
+    pub keys_loaded: Gauge,
+}
+
+fn default_buckets() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered; `build_info` is set to 1.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("sealed_secrets_controller");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                revision: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "Build information", build_info);
+        let unseal_requests = Counter::default();
+        registry.register(
+            "unseal_requests",
+            "Total number of sealed secret unseal requests",
+            unseal_requests.clone(),
+        );
+        let unseal_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "unseal_errors",
+            "Total number of sealed secret unseal errors by reason",
+            unseal_errors.clone(),
+        );
+        let condition_info = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "condition_info",
+            "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true)",
+            condition_info.clone(),
+        );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Total number of HTTP requests by path, code and method",
+            http_requests.clone(),
+        );
+        let http_duration = Family::<HttpDurationLabels, Histogram>::new_with_constructor(
+            default_buckets as fn() -> Histogram,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latencies in seconds",
+            http_duration.clone(),
+        );
+        let unseal_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "unseal_duration_seconds",
+            "Time spent unsealing one SealedSecret, in seconds",
+            unseal_duration.clone(),
+        );
+        let keys_loaded = Gauge::default();
+        registry.register("keys", "Sealing keys loaded", keys_loaded.clone());
+        Arc::new(Metrics {
+            registry,
+            unseal_requests,
+            unseal_errors,
+            condition_info,
+            http_requests,
+            http_duration,
+            unseal_duration,
+            keys_loaded,
+        })
+    }
+
+    /// Counts a reconcile failure.
+    pub fn error(&self, reason: &str, namespace: &str) {
+        self.unseal_errors
+            .get_or_create(&ErrorLabels {
+                reason: reason.to_owned(),
+                namespace: namespace.to_owned(),
+            })
+            .inc();
+    }
+
+    /// OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Router serving `/metrics`.
+pub fn router(metrics: Arc<Metrics>) -> axum::Router {
+    use axum::http::header::CONTENT_TYPE;
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
+}

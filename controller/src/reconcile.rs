@@ -1,0 +1,568 @@
+//! The reconcile loop: SealedSecrets into Secrets (compat spec §3.4, §3.7), status, events.
+//!
+//! One `kube::runtime::Controller` per watched scope (all namespaces, or each listed
+//! namespace) with a configurable number of parallel reconciles. Triggers:
+//! - SealedSecret changes (any metadata or spec change; status-only writes are filtered by the
+//!   status comparison and cost one cheap pass);
+//! - Secrets, watched as METADATA ONLY (no Secret data is ever cached): an event on a Secret
+//!   owned by a SealedSecret or annotated `managed` reconciles the SealedSecret of the same
+//!   name, so a deleted Secret is re-created;
+//! - keyring changes: objects that failed with a key-related (permanent) unseal error are retried.
+//!
+//! A reconcile never decrypts when the Secret already carries the digest of this SealedSecret
+//! ([`crate::secret_merge::ANNOTATION_UNSEALED_FROM`]), so restarts and no-op passes cost no
+//! private-key operation and no write. Transient failures are retried with exponential backoff;
+//! permanent ones wait for the object or the keys to change.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PartialObjectMeta, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use sealant_api::{
+    ANNOTATION_MANAGED, SealedSecret, SealedSecretStatus, UnsealOptions, scope_from_annotations,
+    unseal,
+};
+use tokio::sync::broadcast;
+
+use crate::keys::{Keys, truncate};
+use crate::metrics::{ConditionLabels, Metrics};
+use crate::secret_merge::{ANNOTATION_UNSEALED_FROM, Plan, may_write, plan, recorded_digest};
+use crate::status::{self, Outcome};
+
+/// Unexpected internal failures of a reconcile (API and unseal failures are outcomes instead).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A background task panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What reconciles share.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Current keys.
+    pub keys: Keys,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Accept deprecated v1 `spec.data`.
+    pub accept_v1_data: bool,
+    /// Write the status subresource.
+    pub update_status: bool,
+    /// Longest retry delay.
+    pub max_retry_delay: Duration,
+    retries: Mutex<HashMap<ObjectRef<SealedSecret>, u32>>,
+    key_failed: Mutex<HashSet<ObjectRef<SealedSecret>>>,
+}
+
+impl Context {
+    /// A context.
+    pub fn new(
+        client: Client,
+        keys: Keys,
+        metrics: Arc<Metrics>,
+        recorder: Recorder,
+        accept_v1_data: bool,
+        update_status: bool,
+        max_retry_delay: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Context {
+            client,
+            keys,
+            metrics,
+            recorder,
+            accept_v1_data,
+            update_status,
+            max_retry_delay,
+            retries: Mutex::new(HashMap::new()),
+            key_failed: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn next_delay(&self, obj: &ObjectRef<SealedSecret>) -> Duration {
+        let mut r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
+        let n = r.entry(obj.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        let base = Duration::from_millis(250);
+        let exp = base.saturating_mul(1u32 << (*n - 1).min(16));
+        exp.min(self.max_retry_delay.max(base))
+    }
+
+    fn settled(&self, obj: &ObjectRef<SealedSecret>, key_related: bool) {
+        self.retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(obj);
+        let mut k = self.key_failed.lock().unwrap_or_else(|e| e.into_inner());
+        if key_related {
+            k.insert(obj.clone());
+        } else {
+            k.remove(obj);
+        }
+    }
+
+    fn take_key_failed(&self) -> Vec<ObjectRef<SealedSecret>> {
+        self.key_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect()
+    }
+}
+
+/// What one sync pass found, plus the event to emit.
+struct Pass {
+    outcome: Outcome,
+    /// `(type, reason, note)` of an event to publish if the status changed (warnings) or
+    /// unconditionally (`Unsealed` after a write).
+    event: Option<(EventType, &'static str, String)>,
+    /// Failed for a reason a keyring change might fix.
+    key_related: bool,
+}
+
+impl Pass {
+    fn ready(wrote: bool) -> Self {
+        Pass {
+            outcome: Outcome::Ready,
+            event: wrote.then(|| {
+                (
+                    EventType::Normal,
+                    "Unsealed",
+                    "SealedSecret unsealed successfully".to_owned(),
+                )
+            }),
+            key_related: false,
+        }
+    }
+
+    fn failed(permanent: bool, reason: &str, event: &'static str, message: String) -> Self {
+        let outcome = if permanent {
+            Outcome::Stalled {
+                reason: reason.to_owned(),
+                message: message.clone(),
+            }
+        } else {
+            Outcome::Retrying {
+                reason: reason.to_owned(),
+                message: message.clone(),
+            }
+        };
+        Pass {
+            outcome,
+            event: Some((EventType::Warning, event, message)),
+            key_related: false,
+        }
+    }
+}
+
+/// A digest of everything the Secret is derived from: identity, scope, spec and options.
+pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
+    let top = ss.metadata.annotations.clone().unwrap_or_default();
+    let input = serde_json::json!({
+        "v": 1,
+        "namespace": ss.metadata.namespace,
+        "name": ss.metadata.name,
+        "uid": ss.metadata.uid,
+        "scope": scope_from_annotations(&top).as_str(),
+        "acceptV1": accept_v1_data,
+        "spec": ss.spec,
+    });
+    let bytes = serde_json::to_vec(&input).unwrap_or_default();
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    format!("sha256:{}", hex::encode(&d.as_ref()[..16]))
+}
+
+/// Reconciles one SealedSecret.
+pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.metrics.unseal_requests.inc();
+    if ss.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let obj = ObjectRef::from_obj(&*ss);
+    let namespace = ss.namespace().unwrap_or_default();
+    let pass = sync(&ss, &ctx).await?;
+
+    let now = Time(Timestamp::now());
+    let old = ss.status.as_ref();
+    let new_status = status::desired(old, ss.metadata.generation, &pass.outcome, &now);
+    let changed = status::needs_write(old, &new_status);
+    let mut status_ok = true;
+    if changed && ctx.update_status {
+        let mut updated = (*ss).clone();
+        updated.status = Some(new_status.clone());
+        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+        if let Err(e) = api
+            .replace_status(&ss.name_any(), &PostParams::default(), &updated)
+            .await
+        {
+            status_ok = false;
+            ctx.metrics.error("status", &namespace);
+            tracing::warn!(sealedsecret = %obj, error = %e, "cannot update status; retrying");
+        }
+    }
+    match &pass.event {
+        Some((EventType::Normal, reason, note)) => {
+            publish(&ctx, &ss, EventType::Normal, reason, note).await
+        }
+        Some((EventType::Warning, reason, note)) if changed => {
+            publish(&ctx, &ss, EventType::Warning, reason, note).await
+        }
+        _ => {}
+    }
+    set_condition_gauges(&ctx.metrics, &ss, &new_status);
+
+    let action = match (&pass.outcome, status_ok) {
+        (_, false) => Action::requeue(ctx.next_delay(&obj)),
+        (Outcome::Ready, true) => {
+            tracing::debug!(sealedsecret = %obj, "in sync");
+            ctx.settled(&obj, false);
+            Action::await_change()
+        }
+        (Outcome::Stalled { reason, message }, true) => {
+            if changed {
+                tracing::warn!(sealedsecret = %obj, reason = %reason, "{message}");
+            }
+            ctx.settled(&obj, pass.key_related);
+            Action::await_change()
+        }
+        (Outcome::Retrying { reason, message }, true) => {
+            let delay = ctx.next_delay(&obj);
+            tracing::warn!(sealedsecret = %obj, reason = %reason, retry_in = ?delay, "{message}");
+            Action::requeue(delay)
+        }
+    };
+    Ok(action)
+}
+
+async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: &str) {
+    let ev = KubeEvent {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(truncate(note.to_owned())),
+        action: "Unseal".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &ss.object_ref(&())).await {
+        tracing::warn!(error = %e, "cannot publish event");
+    }
+}
+
+fn set_condition_gauges(metrics: &Metrics, ss: &SealedSecret, st: &SealedSecretStatus) {
+    let instance = ss
+        .labels()
+        .get("app.kubernetes.io/instance")
+        .cloned()
+        .unwrap_or_default();
+    for t in [
+        status::READY,
+        status::SYNCED,
+        status::RECONCILING,
+        status::STALLED,
+    ] {
+        let value = st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .map_or(0, |c| status::gauge_value(&c.status));
+        metrics
+            .condition_info
+            .get_or_create(&ConditionLabels {
+                namespace: ss.namespace().unwrap_or_default(),
+                name: ss.name_any(),
+                condition: t.to_owned(),
+                ss_app_kubernetes_io_instance: instance.clone(),
+            })
+            .set(value);
+    }
+}
+
+fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// Whether an API error on a Secret write can go away by retrying.
+fn transient(e: &kube::Error) -> bool {
+    match api_code(e) {
+        Some(400 | 404 | 422) => false,
+        Some(_) | None => true,
+    }
+}
+
+async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let uid = ss.metadata.uid.clone().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let digest = digest(ss, ctx.accept_v1_data);
+
+    let existing = match secrets.get_opt(&name).await {
+        Ok(e) => e,
+        Err(e) => {
+            ctx.metrics.error("fetch", &namespace);
+            return Ok(Pass::failed(
+                false,
+                "UpdateFailed",
+                "ErrUpdateFailed",
+                format!("cannot read Secret {namespace}/{name}: {e}"),
+            ));
+        }
+    };
+    if let Some(ex) = &existing {
+        if !may_write(ex, &uid) {
+            ctx.metrics.error("unmanaged", &namespace);
+            return Ok(Pass::failed(
+                true,
+                "SecretConflict",
+                "ErrUpdateFailed",
+                conflict_message(&name),
+            ));
+        }
+        if recorded_digest(ex) == Some(digest.as_str()) {
+            return Ok(Pass::ready(false));
+        }
+    }
+
+    let keys = ctx.keys.current();
+    let opts = UnsealOptions {
+        accept_v1_data: ctx.accept_v1_data,
+    };
+    let owned = ss.clone();
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || unseal(&owned, &keys.keyring, &opts))
+        .await
+        .map_err(|e| Error::Internal(format!("unseal task failed: {e}")))?;
+    ctx.metrics
+        .unseal_duration
+        .observe(started.elapsed().as_secs_f64());
+    let out = match result {
+        Ok(out) => out,
+        Err(e) => {
+            ctx.metrics.error("unseal", &namespace);
+            let permanent = e.is_permanent();
+            let mut pass = Pass::failed(permanent, e.reason(), "ErrUnsealFailed", e.to_string());
+            pass.key_related = permanent;
+            return Ok(pass);
+        }
+    };
+    let mut desired = out.secret;
+    desired
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(ANNOTATION_UNSEALED_FROM.to_owned(), digest);
+
+    let result = match plan(existing.as_ref(), desired, &uid) {
+        Plan::Unchanged => return Ok(Pass::ready(false)),
+        Plan::Conflict => {
+            ctx.metrics.error("unmanaged", &namespace);
+            return Ok(Pass::failed(
+                true,
+                "SecretConflict",
+                "ErrUpdateFailed",
+                conflict_message(&name),
+            ));
+        }
+        Plan::Immutable => {
+            ctx.metrics.error("update", &namespace);
+            return Ok(Pass::failed(
+                true,
+                "SecretImmutable",
+                "ErrUpdateFailed",
+                immutable_message(&namespace, &name),
+            ));
+        }
+        Plan::Create(s) => secrets.create(&PostParams::default(), &s).await.map(|_| ()),
+        Plan::Update(s) => secrets
+            .replace(&name, &PostParams::default(), &s)
+            .await
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(namespace = %namespace, name = %name, "Secret written");
+            Ok(Pass::ready(true))
+        }
+        Err(e) => {
+            ctx.metrics.error("update", &namespace);
+            let text = e.to_string();
+            if text.contains("field is immutable when `immutable` is set") {
+                return Ok(Pass::failed(
+                    true,
+                    "SecretImmutable",
+                    "ErrUpdateFailed",
+                    immutable_message(&namespace, &name),
+                ));
+            }
+            Ok(Pass::failed(
+                !transient(&e),
+                "UpdateFailed",
+                "ErrUpdateFailed",
+                format!("cannot write Secret {namespace}/{name}: {text}"),
+            ))
+        }
+    }
+}
+
+fn conflict_message(name: &str) -> String {
+    format!(
+        "Resource \"{name}\" already exists and is not managed by SealedSecret: delete it, or \
+         annotate it {ANNOTATION_MANAGED}: \"true\" to let the controller take it over"
+    )
+}
+
+fn immutable_message(namespace: &str, name: &str) -> String {
+    format!(
+        "Error updating {namespace}/{name}: the target Secret is immutable. Once a Secret is \
+         marked as immutable, it is not possible to revert this change nor to mutate the \
+         contents of the data field. You can only delete and recreate the Secret."
+    )
+}
+
+/// Requeue policy for unexpected errors.
+pub fn error_policy(_ss: Arc<SealedSecret>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::error!(error = %err, "reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Maps a Secret event to the SealedSecret to reconcile: only Secrets owned by a SealedSecret,
+/// annotated `managed`, or written by sealant.
+fn secret_to_sealed_secret(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<SealedSecret>> {
+    let owned = secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == sealant_api::KIND && o.api_version.starts_with(sealant_api::GROUP));
+    let annotations = secret.metadata.annotations.as_ref();
+    let managed = annotations
+        .and_then(|a| a.get(ANNOTATION_MANAGED))
+        .is_some_and(|v| v == "true")
+        || annotations.is_some_and(|a| a.contains_key(ANNOTATION_UNSEALED_FROM));
+    if !(owned || managed) {
+        return None;
+    }
+    let name = secret.metadata.name.as_ref()?;
+    let ns = secret.metadata.namespace.as_ref()?;
+    Some(ObjectRef::new(name).within(ns))
+}
+
+/// What the controllers watch.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// `None`: all namespaces.
+    pub namespaces: Option<Vec<String>>,
+    /// Label selector on SealedSecrets and Secrets.
+    pub label_selector: Option<String>,
+    /// Do not watch Secrets.
+    pub skip_recreate: bool,
+    /// Parallel reconciles.
+    pub workers: u16,
+}
+
+/// Runs the controllers until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    opts: WatchOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) {
+    // Keyring changes: retry the objects that failed for key reasons.
+    let (trigger_tx, _) = broadcast::channel::<ObjectRef<SealedSecret>>(1024);
+    {
+        let ctx = ctx.clone();
+        let tx = trigger_tx.clone();
+        let mut rx = ctx.keys.subscribe();
+        let mut seen = rx.borrow().version;
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let version = rx.borrow().version;
+                if version == seen {
+                    continue;
+                }
+                seen = version;
+                let failed = ctx.take_key_failed();
+                if !failed.is_empty() {
+                    tracing::info!(
+                        objects = failed.len(),
+                        "keyring changed; retrying SealedSecrets that failed for key reasons"
+                    );
+                }
+                for obj in failed {
+                    let _ = tx.send(obj);
+                }
+            }
+        });
+    }
+
+    let scopes: Vec<Option<String>> = match &opts.namespaces {
+        None => vec![None],
+        Some(list) => list.iter().cloned().map(Some).collect(),
+    };
+    let mut tasks = Vec::new();
+    for scope in scopes {
+        let (ss_api, secret_api): (Api<SealedSecret>, Api<PartialObjectMeta<Secret>>) = match &scope
+        {
+            None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+            Some(ns) => (
+                Api::namespaced(ctx.client.clone(), ns),
+                Api::namespaced(ctx.client.clone(), ns),
+            ),
+        };
+        let mut wc = watcher::Config::default();
+        if let Some(sel) = opts.label_selector.as_deref().filter(|s| !s.is_empty()) {
+            wc = wc.labels(sel);
+        }
+        let mut controller = Controller::new(ss_api, wc.clone())
+            .with_config(ControllerConfig::default().concurrency(opts.workers));
+        if !opts.skip_recreate {
+            let secrets = watcher::watcher(secret_api, wc)
+                .default_backoff()
+                .touched_objects();
+            controller = controller.watches_stream(secrets, secret_to_sealed_secret);
+        }
+        let rx = trigger_tx.subscribe();
+        let key_triggers = futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(obj) => return Some((obj, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        let controller = controller
+            .reconcile_on(key_triggers)
+            .graceful_shutdown_on(shutdown.clone());
+        let ctx = ctx.clone();
+        let label = scope.clone().unwrap_or_else(|| "all namespaces".to_owned());
+        tasks.push(tokio::spawn(async move {
+            tracing::info!(scope = %label, "watching SealedSecrets");
+            controller
+                .run(reconcile, error_policy, ctx)
+                .for_each(|res| async move {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "controller event");
+                    }
+                })
+                .await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}

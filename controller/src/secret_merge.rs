@@ -1,0 +1,285 @@
+//! Deciding what to do with an existing Secret (compat spec §3.4 steps 6–7), without I/O.
+//!
+//! - A Secret that is neither controlled by the SealedSecret nor annotated `managed`/`patch`
+//!   is never touched ([`Plan::Conflict`]).
+//! - `patch: "true"` on the EXISTING Secret: data, labels and annotations are merged key by key
+//!   (new values win); ownerReferences are replaced only if it is also `managed: "true"`.
+//! - Otherwise data, labels, annotations and ownerReferences are replaced; other metadata
+//!   (finalizers, …) is kept. sealant also keeps the existing `managed`/`patch` annotations so
+//!   a taken-over Secret stays managed.
+//! - `type` comes from the template; `immutable` is only set on create.
+//! - Nothing is written when the result equals the existing Secret.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use sealant_api::{ANNOTATION_MANAGED, ANNOTATION_PATCH};
+
+/// sealant's annotation on Secrets it writes: a digest of what the Secret was unsealed from.
+/// An unchanged SealedSecret whose Secret carries the same digest is not decrypted again.
+pub const ANNOTATION_UNSEALED_FROM: &str = "sealant.dev/unsealed-from";
+
+/// What to do with the target Secret.
+#[derive(Debug)]
+pub enum Plan {
+    /// No Secret exists: create this one.
+    Create(Box<Secret>),
+    /// Replace the existing Secret with this one (PUT, carries its resourceVersion).
+    Update(Box<Secret>),
+    /// The existing Secret already matches.
+    Unchanged,
+    /// A Secret exists that this SealedSecret neither owns nor manages.
+    Conflict,
+    /// The existing Secret is immutable and its data or type would change.
+    Immutable,
+}
+
+/// Whether `secret` is controlled by the SealedSecret with `uid`.
+pub fn is_controlled_by(secret: &Secret, uid: &str) -> bool {
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == uid)
+}
+
+fn annotated(secret: &Secret, key: &str) -> bool {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v == "true")
+}
+
+/// Whether the controller may write `existing` on behalf of the SealedSecret with `uid`:
+/// controlled by it, annotated `managed` or `patch`, or written by sealant before (it carries
+/// [`ANNOTATION_UNSEALED_FROM`]; this covers `skip-set-owner-references`).
+pub fn may_write(existing: &Secret, uid: &str) -> bool {
+    is_controlled_by(existing, uid)
+        || recorded_digest(existing).is_some()
+        || annotated(existing, ANNOTATION_MANAGED)
+        || annotated(existing, ANNOTATION_PATCH)
+}
+
+/// The digest recorded on `secret`, if any.
+pub fn recorded_digest(secret: &Secret) -> Option<&str> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_UNSEALED_FROM))
+        .map(String::as_str)
+}
+
+/// Plans the write of `desired` (the unsealed Secret) over `existing`.
+pub fn plan(existing: Option<&Secret>, desired: Secret, uid: &str) -> Plan {
+    let Some(existing) = existing else {
+        return Plan::Create(Box::new(desired));
+    };
+    if !may_write(existing, uid) {
+        return Plan::Conflict;
+    }
+    let merged = merge(existing, desired);
+    if same(existing, &merged) {
+        return Plan::Unchanged;
+    }
+    if existing.immutable == Some(true)
+        && (norm(&existing.data) != norm(&merged.data) || type_of(existing) != type_of(&merged))
+    {
+        return Plan::Immutable;
+    }
+    Plan::Update(Box::new(merged))
+}
+
+fn type_of(s: &Secret) -> &str {
+    s.type_
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("Opaque")
+}
+
+fn norm<V: Clone>(m: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
+    m.clone().unwrap_or_default()
+}
+
+fn some_if_any<V>(m: BTreeMap<String, V>) -> Option<BTreeMap<String, V>> {
+    Some(m).filter(|m| !m.is_empty())
+}
+
+/// `existing` with `desired` merged in or replacing its content, per the rules above.
+pub fn merge(existing: &Secret, desired: Secret) -> Secret {
+    let mut out = existing.clone();
+    out.type_ = Some(type_of(&desired).to_owned());
+    let patch = annotated(existing, ANNOTATION_PATCH);
+    let managed = annotated(existing, ANNOTATION_MANAGED);
+    if patch {
+        let mut data = norm(&existing.data);
+        data.extend(desired.data.unwrap_or_default());
+        out.data = some_if_any(data);
+        let mut labels = norm(&existing.metadata.labels);
+        labels.extend(desired.metadata.labels.unwrap_or_default());
+        out.metadata.labels = some_if_any(labels);
+        let mut annotations = norm(&existing.metadata.annotations);
+        annotations.extend(desired.metadata.annotations.unwrap_or_default());
+        out.metadata.annotations = some_if_any(annotations);
+        if managed {
+            out.metadata.owner_references = desired.metadata.owner_references;
+        }
+    } else {
+        out.data = desired.data.filter(|d| !d.is_empty());
+        out.metadata.labels = desired.metadata.labels.filter(|l| !l.is_empty());
+        let mut annotations = desired.metadata.annotations.unwrap_or_default();
+        for keep in [ANNOTATION_MANAGED, ANNOTATION_PATCH] {
+            if let Some(v) = existing
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keep))
+            {
+                annotations
+                    .entry(keep.to_owned())
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        out.metadata.annotations = some_if_any(annotations);
+        out.metadata.owner_references = desired.metadata.owner_references.filter(|o| !o.is_empty());
+    }
+    out.string_data = None;
+    out
+}
+
+/// Semantic equality of the fields the controller writes.
+fn same(a: &Secret, b: &Secret) -> bool {
+    norm(&a.data) == norm(&b.data)
+        && norm(&a.metadata.labels) == norm(&b.metadata.labels)
+        && norm(&a.metadata.annotations) == norm(&b.metadata.annotations)
+        && a.metadata.owner_references.clone().unwrap_or_default()
+            == b.metadata.owner_references.clone().unwrap_or_default()
+        && type_of(a) == type_of(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    fn secret(data: &[(&str, &str)], annotations: &[(&str, &str)], owner: Option<&str>) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some("s".into()),
+                namespace: Some("ns".into()),
+                annotations: some_if_any(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                owner_references: owner.map(|uid| {
+                    vec![OwnerReference {
+                        api_version: "bitnami.com/v1alpha1".into(),
+                        kind: "SealedSecret".into(),
+                        name: "s".into(),
+                        uid: uid.into(),
+                        controller: Some(true),
+                        block_owner_deletion: None,
+                    }]
+                }),
+                ..Default::default()
+            },
+            data: some_if_any(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn create_when_missing() {
+        assert!(matches!(
+            plan(None, secret(&[("a", "1")], &[], Some("u")), "u"),
+            Plan::Create(_)
+        ));
+    }
+
+    #[test]
+    fn unmanaged_is_conflict() {
+        let existing = secret(&[("a", "x")], &[], None);
+        assert!(matches!(
+            plan(Some(&existing), secret(&[("a", "1")], &[], Some("u")), "u"),
+            Plan::Conflict
+        ));
+        let other_owner = secret(&[("a", "x")], &[], Some("other"));
+        assert!(matches!(
+            plan(
+                Some(&other_owner),
+                secret(&[("a", "1")], &[], Some("u")),
+                "u"
+            ),
+            Plan::Conflict
+        ));
+    }
+
+    #[test]
+    fn replace_and_unchanged() {
+        let existing = secret(&[("a", "x"), ("old", "y")], &[], Some("u"));
+        let desired = secret(&[("a", "1")], &[], Some("u"));
+        let Plan::Update(s) = plan(Some(&existing), desired.clone(), "u") else {
+            panic!("expected update")
+        };
+        assert_eq!(s.data.as_ref().unwrap().len(), 1);
+        assert!(matches!(plan(Some(&s), desired, "u"), Plan::Unchanged));
+    }
+
+    #[test]
+    fn patch_merges_and_keeps_owner_unless_managed() {
+        let existing = secret(
+            &[("keep", "k"), ("a", "x")],
+            &[(ANNOTATION_PATCH, "true")],
+            None,
+        );
+        let desired = secret(&[("a", "1")], &[], Some("u"));
+        let Plan::Update(s) = plan(Some(&existing), desired.clone(), "u") else {
+            panic!("expected update")
+        };
+        let data = s.data.unwrap();
+        assert_eq!(data["keep"].0, b"k");
+        assert_eq!(data["a"].0, b"1");
+        assert!(s.metadata.owner_references.is_none());
+
+        let managed = secret(
+            &[("a", "x")],
+            &[(ANNOTATION_PATCH, "true"), (ANNOTATION_MANAGED, "true")],
+            None,
+        );
+        let Plan::Update(s) = plan(Some(&managed), desired, "u") else {
+            panic!("expected update")
+        };
+        assert_eq!(s.metadata.owner_references.unwrap()[0].uid, "u");
+    }
+
+    #[test]
+    fn managed_replace_keeps_managed_annotation() {
+        let existing = secret(&[("a", "x")], &[(ANNOTATION_MANAGED, "true")], None);
+        let Plan::Update(s) = plan(Some(&existing), secret(&[("a", "1")], &[], Some("u")), "u")
+        else {
+            panic!("expected update")
+        };
+        assert!(annotated(&s, ANNOTATION_MANAGED));
+    }
+
+    #[test]
+    fn immutable_data_change_is_refused() {
+        let mut existing = secret(&[("a", "x")], &[], Some("u"));
+        existing.immutable = Some(true);
+        assert!(matches!(
+            plan(Some(&existing), secret(&[("a", "1")], &[], Some("u")), "u"),
+            Plan::Immutable
+        ));
+    }
+}
