@@ -13,12 +13,19 @@ pub struct ApiError {
     pub reason: String,
     /// Human-readable message, worded like the real API server.
     pub message: String,
-    /// `details.name`, if any.
-    pub name: Option<String>,
-    /// `details.kind` (resource plural or kind), if any.
-    pub kind: Option<String>,
-    /// `details.group`, if any.
-    pub group: Option<String>,
+    /// `details`, if any.
+    pub details: Option<Box<Details>>,
+}
+
+/// `details` of a Status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    /// Object name.
+    pub name: String,
+    /// Resource plural or kind.
+    pub kind: String,
+    /// API group (empty for core).
+    pub group: String,
 }
 
 impl ApiError {
@@ -28,19 +35,17 @@ impl ApiError {
             code,
             reason: reason.to_string(),
             message: message.into(),
-            name: None,
-            kind: None,
-            group: None,
+            details: None,
         }
     }
 
     /// Adds `details{name, kind, group}`.
     pub fn details(mut self, group: &str, kind: &str, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.kind = Some(kind.to_string());
-        if !group.is_empty() {
-            self.group = Some(group.to_string());
-        }
+        self.details = Some(Box::new(Details {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            group: group.to_string(),
+        }));
         self
     }
 
@@ -124,18 +129,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if self.name.is_some() || self.kind.is_some() {
-            let mut d = serde_json::Map::new();
-            if let Some(n) = &self.name {
-                d.insert("name".into(), json!(n));
+        if let Some(d) = &self.details {
+            v["details"] = json!({"name": d.name, "kind": d.kind});
+            if !d.group.is_empty() {
+                v["details"]["group"] = json!(d.group);
             }
-            if let Some(g) = &self.group {
-                d.insert("group".into(), json!(g));
-            }
-            if let Some(k) = &self.kind {
-                d.insert("kind".into(), json!(k));
-            }
-            v["details"] = Value::Object(d);
         }
         v
     }

@@ -1,6 +1,130 @@
 //! An in-memory Kubernetes API server on loopback, for tests.
 //!
-//! DOCS-PLACEHOLDER
+//! `fake-apiserver` speaks enough of the real API server's HTTP/JSON protocol that the `kube`
+//! client, `kube::runtime::watcher` and the real `kubectl` work against it unchanged, and it
+//! keeps the semantics controllers depend on, so tests that pass here mean something.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use fake_apiserver::{FakeApiServer, Fault, Verb};
+//! let server = FakeApiServer::start().await?;          // 127.0.0.1:0
+//! server.write_kubeconfig("/tmp/kubeconfig")?;          // for kubectl / binaries
+//! # #[cfg(feature = "client")]
+//! let client = server.kube_client().await?;            // feature "client"
+//! server.inject_fault(Fault::new(Some(Verb::Update), Some("secrets"), 500, 1));
+//! // ... run the code under test ...
+//! server.reset_counts();
+//! // ... wait for convergence, then assert quiet:
+//! assert_eq!(server.write_count(), 0);
+//! server.compact();        // older resourceVersions now get 410 Expired
+//! server.drop_watches();   // every open watch stream ends
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The binary (`fake-apiserver --listen 127.0.0.1:0 --kubeconfig PATH [--proxy NS/NAME=ADDR]...
+//! [--history N]`) writes a kubeconfig once listening, prints the URL on stdout and runs until
+//! SIGTERM/SIGINT. The same hooks are served over HTTP: `GET /fake/counts`,
+//! `POST /fake/reset-counts`, `POST /fake/faults` (a JSON [`Fault`]), `DELETE /fake/faults`,
+//! `POST /fake/drop-watches`, `POST /fake/compact`,
+//! `POST /fake/proxies` (`{"namespace","name","address"}`).
+//!
+//! # What is implemented
+//!
+//! - **Transport**: HTTP/1.1 on loopback, JSON only (no protobuf, no TLS, no authn/authz: any
+//!   or no token is accepted). Paths `/api/v1/...`, `/apis/{group}/{version}/...`, namespaced
+//!   and cluster-wide collections, the legacy `/watch/` prefix.
+//! - **Resources**: namespaces, secrets, configmaps, services, serviceaccounts, core/v1 events,
+//!   `events.k8s.io/v1` events (stored separately from core events), `coordination.k8s.io/v1`
+//!   leases, `apiextensions.k8s.io/v1` CustomResourceDefinitions. Creating a CRD immediately
+//!   serves every served version of its resource (namespaced or cluster), with a `status`
+//!   subresource if the version declares one, lists it in discovery, and sets the CRD's
+//!   `NamesAccepted`/`Established` conditions. Deleting the CRD deletes its objects.
+//!   Objects are not validated against the CRD schema.
+//! - **resourceVersion**: one global counter; every stored change bumps it by one. Lists return
+//!   it in `metadata.resourceVersion`. `limit`/`continue` pages are served from a snapshot taken
+//!   by the first page (same resourceVersion on every page; unknown or compacted tokens are
+//!   410 `Expired`). `resourceVersionMatch=Exact` for anything but the current version is 410;
+//!   other list versions return the current state.
+//! - **Watch** (`watch=true|1`): newline-delimited `{"type","object"}` events over a chunked
+//!   body. From `resourceVersion=N` every later event is replayed from a bounded history
+//!   (default 10 000 events, [`Options::history`]), so list-then-watch has no gap; a version
+//!   older than the history yields one `ERROR` event with a 410 `Expired` Status
+//!   (`too old resource version: N (M)`). Without a version (or `0`), synthetic `ADDED`
+//!   events for the current objects come first. `sendInitialEvents=true` is honoured
+//!   (initial `ADDED`s, then a BOOKMARK annotated `k8s.io/initial-events-end`).
+//!   `allowWatchBookmarks=true` gives a BOOKMARK at the start and then every
+//!   [`Options::bookmark_interval`]. `timeoutSeconds` ends the stream. Label and field
+//!   selectors filter watches like the real server: an object that starts matching arrives as
+//!   `ADDED`, one that stops matching as `DELETED`.
+//! - **Writes**: POST (409 `AlreadyExists`), PUT (409 `Conflict` on a stale
+//!   `metadata.resourceVersion`; unconditional without one; no create-on-update), DELETE,
+//!   deletecollection, PATCH with `application/merge-patch+json`, `application/json-patch+json`
+//!   (RFC 6902, all six ops), `application/strategic-merge-patch+json` (**treated as a JSON
+//!   merge patch**: lists are replaced whole and `$patch` directives ignored), and server-side
+//!   apply (`application/apply-patch+yaml`, YAML or JSON body; `fieldManager` required,
+//!   `force`, create on apply). A patch carrying `metadata.resourceVersion` is a precondition.
+//!   `dryRun=All` runs all validation and returns the result without storing anything.
+//!   **A write that changes nothing bumps nothing**: no resourceVersion, generation or
+//!   managedFields change and no watch event.
+//! - **Managed fields**: `metadata.managedFields` entries per (manager, operation,
+//!   subresource) with `fieldsV1` in the real `f:` format for map keys and leaves. Apply: the
+//!   manager owns what it applied; a different value for a field another manager owns is a
+//!   409 conflict (`Apply failed with 1 conflict: conflict with "m" using v1: .data.k`) unless
+//!   `force`, which transfers ownership; equal values are co-owned; fields a manager stops
+//!   applying are removed unless someone else owns them. Update operations (PUT/merge/JSON
+//!   patch, create) give the writer the fields it changed and take them from others. The
+//!   non-apply manager is `fieldManager`, else the User-Agent prefix, else `unknown`.
+//!   **Lists are atomic** (no `k:`/`v:` keys, no associative-list merging, including
+//!   `finalizers` and `ownerReferences`); `managedFields` sent by clients are ignored.
+//! - **Status subresource**: main writes keep the stored `.status` (and drop it on create);
+//!   `/status` writes (PUT, any PATCH, apply) change only `.status`. Resources without the
+//!   subresource store `.status` from main writes. `metadata.generation` starts at 1 and is
+//!   bumped when anything outside `metadata` and `status` changes (for Secrets: data/type).
+//! - **Secrets**: `stringData` folded into `data` (base64) and never stored (also for apply,
+//!   where the fields are then owned as `data` keys); `type` defaults to `Opaque` and is
+//!   immutable; `immutable: true` forbids data changes and unsetting; `data` values must be
+//!   base64 (400) and keys must match `[-._a-zA-Z0-9]+` (422), with the real error texts.
+//! - **Metadata**: random UUID `uid`, `creationTimestamp` (RFC 3339, seconds),
+//!   `generateName` (+5 random chars), RFC 1123 name validation (422 `Invalid`), namespaces
+//!   must exist for namespaced creates (404 `namespaces "x" not found`); `default`,
+//!   `kube-system`, `kube-public` exist at start. Label selectors (`=`, `==`, `!=`, `in`,
+//!   `notin`, `key`, `!key`) and field selectors (`=`, `==`, `!=` on any dotted path, e.g.
+//!   `metadata.name`, `metadata.namespace`, `type`).
+//! - **Deletion**: objects with finalizers get `deletionTimestamp` and
+//!   `deletionGracePeriodSeconds` and stay until an update removes the last finalizer.
+//!   Preconditions (`uid`, `resourceVersion`) are checked. Immediate deletes answer a
+//!   `Status` Success; deferred ones the object. Garbage collection runs synchronously on
+//!   delete: a dependent is deleted (DELETED event, recursively) once **none** of its
+//!   ownerReference uids exist any more. `Foreground` is treated like `Background`; `Orphan`
+//!   strips the ownerReference from dependents. Deleting a namespace deletes everything in
+//!   it (objects with finalizers are left terminating) and removes the namespace at once.
+//! - **Errors**: always `kind: Status` (`apiVersion: v1`, `status: Failure`, `message`,
+//!   `reason`, `details{name,group,kind}`, `code`) with the matching HTTP code and the real
+//!   server's wording (`secrets "x" not found`, `... already exists`, `Operation cannot be
+//!   fulfilled on secrets "x": the object has been modified; ...`). No input panics the
+//!   server; malformed bodies are 400.
+//! - **Discovery**: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}` as
+//!   plain APIVersions/APIGroupList/APIGroup/APIResourceList JSON (aggregated discovery is not
+//!   served; kubectl falls back). `kubectl get` tables via `as=Table` (Name/Age, plus
+//!   Type/Data for secrets and Status for namespaces). `/openapi/v2|v3` are 404, so kubectl
+//!   needs `--validate=false` for `create`/`apply`.
+//! - **Service proxy**: `/api/v1/namespaces/{ns}/services/{name}/proxy/{path}` (also the
+//!   `scheme:name:port` and `name:port` forms) is forwarded over HTTP/1.1 to the address given
+//!   by [`FakeApiServer::add_proxy`] / `--proxy`, whether or not a Service object exists;
+//!   unknown services are 404, unreachable targets 503.
+//! - **Test hooks**: request counters per ([`Verb`], resource) with status writes counted as
+//!   `plural/status`, [`Fault`] injection, [`FakeApiServer::drop_watches`],
+//!   [`FakeApiServer::compact`].
+//!
+//! # What is not implemented
+//!
+//! Admission (webhooks, quotas, defaulting beyond the above), authentication/authorization,
+//! OpenAPI documents and schema validation (including CRD schemas and `fieldValidation`),
+//! protobuf/CBOR, aggregated discovery, multiple CRD versions with conversion (all versions
+//! share one store), label value validation on objects, selectors on fields other than
+//! string-comparable paths, `resourceVersion` reads of older states, namespace `Terminating`
+//! phase, Pod/Deployment semantics, `Foreground` deletion ordering, graceful deletion periods.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

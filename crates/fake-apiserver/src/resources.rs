@@ -170,7 +170,7 @@ impl Registry {
             .map(|(_, v, _)| v.clone())
             .collect();
         vs.dedup();
-        vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         vs
     }
 

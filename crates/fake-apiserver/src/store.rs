@@ -540,10 +540,8 @@ impl State {
             ("", "secrets") if !ctx.status => {
                 secrets::prepare(&mut new, old.as_deref(), name)?;
             }
-            ("", "namespaces") => {
-                if new.pointer("/status/phase").is_none() {
-                    new["status"] = json!({"phase": "Active"});
-                }
+            ("", "namespaces") if new.pointer("/status/phase").is_none() => {
+                new["status"] = json!({"phase": "Active"});
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") if !ctx.status => {
                 prepare_crd(&mut new, name)?;

@@ -1,6 +1,9 @@
 //! Conformance suite: the fake API server's semantics, exercised through the real `kube`
 //! client, `kube::runtime::watcher`, raw HTTP and `kubectl`.
 
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod crd;
