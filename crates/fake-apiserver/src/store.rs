@@ -535,6 +535,7 @@ impl State {
                 }
             }
         }
+        check_metadata_types(rt, &new)?;
         // Per-resource rules.
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "secrets") if !ctx.status => {
@@ -949,6 +950,39 @@ impl State {
         self.watchers.push(w);
         Ok(rx)
     }
+}
+
+/// Rejects metadata the real server could not decode (400, like a JSON decoding error).
+fn check_metadata_types(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    let bad = |what: &str| {
+        Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {what}",
+            rt.kind, rt.version, rt.kind
+        )))
+    };
+    let Some(meta) = obj.get("metadata").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for f in ["labels", "annotations"] {
+        if let Some(v) = meta.get(f)
+            && !v
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string))
+        {
+            return bad(&format!("metadata.{f} must be a map of strings"));
+        }
+    }
+    if let Some(v) = meta.get("finalizers")
+        && !v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+    {
+        return bad("metadata.finalizers must be a list of strings");
+    }
+    if let Some(v) = meta.get("ownerReferences")
+        && !v.as_array().is_some_and(|a| a.iter().all(Value::is_object))
+    {
+        return bad("metadata.ownerReferences must be a list of objects");
+    }
+    Ok(())
 }
 
 fn check_type_meta(rt: &ResourceType, body: &Value) -> ApiResult<()> {

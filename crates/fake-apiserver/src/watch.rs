@@ -55,7 +55,7 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Value, bool) {
 
 /// The streaming response for a registered watch.
 pub fn response(rx: mpsc::UnboundedReceiver<WatchMsg>, opts: StreamOpts) -> Response {
-    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let deadline = opts.timeout.and_then(|t| Instant::now().checked_add(t));
     let stream = futures_util::stream::unfold(
         (rx, opts, true, false),
         move |(mut rx, opts, first, done)| async move {

@@ -454,3 +454,221 @@ async fn pagination_with_limit_and_continue() {
         .unwrap();
     assert_eq!(l.items.len(), 8);
 }
+
+#[tokio::test]
+async fn other_builtin_resources() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, Service};
+    use k8s_openapi::api::events::v1::Event;
+    let (server, client) = setup().await;
+    let meta = |n: &str| ObjectMeta {
+        name: Some(n.into()),
+        ..Default::default()
+    };
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let mut l = Lease {
+        metadata: meta("leader"),
+        ..Default::default()
+    };
+    l.spec = Some(
+        serde_json::from_value(
+            serde_json::json!({"holderIdentity": "a", "leaseDurationSeconds": 15}),
+        )
+        .unwrap(),
+    );
+    let created = leases.create(&PostParams::default(), &l).await.unwrap();
+    // Leader election style compare-and-swap.
+    let mut take = created.clone();
+    take.spec.as_mut().unwrap().holder_identity = Some("b".into());
+    leases
+        .replace("leader", &PostParams::default(), &take)
+        .await
+        .unwrap();
+    let mut stale = created.clone();
+    stale.spec.as_mut().unwrap().holder_identity = Some("c".into());
+    assert_eq!(
+        api_err(
+            leases
+                .replace("leader", &PostParams::default(), &stale)
+                .await
+                .unwrap_err()
+        )
+        .code,
+        409
+    );
+    assert_eq!(
+        leases
+            .get("leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("b")
+    );
+
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let ev: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"generateName": "s."}, "eventTime": "2025-01-01T00:00:00.000000Z",
+        "reason": "Unsealed", "action": "Unseal", "type": "Normal", "note": "ok",
+        "reportingController": "sealant", "reportingInstance": "x",
+        "regarding": {"kind": "SealedSecret", "name": "s", "namespace": "default"},
+    }))
+    .unwrap();
+    let e = events.create(&PostParams::default(), &ev).await.unwrap();
+    assert_eq!(e.reason.as_deref(), Some("Unsealed"));
+    assert_eq!(
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let core: Api<CoreEvent> = Api::namespaced(client.clone(), "default");
+    let ce: CoreEvent = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "s.1"}, "reason": "Unsealed", "message": "ok", "type": "Normal",
+        "involvedObject": {"kind": "SealedSecret", "name": "s", "namespace": "default"},
+    }))
+    .unwrap();
+    core.create(&PostParams::default(), &ce).await.unwrap();
+    assert_eq!(
+        core.get("s.1").await.unwrap().message.as_deref(),
+        Some("ok")
+    );
+
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "kube-system");
+    let svc: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "sealed-secrets-controller"},
+        "spec": {"ports": [{"name": "http", "port": 8080}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}},
+    }))
+    .unwrap();
+    let s = svcs.create(&PostParams::default(), &svc).await.unwrap();
+    assert!(
+        s.status
+            .and_then(|st| st.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .is_none(),
+        "status is a subresource"
+    );
+    // With a Service but no proxy target, the proxy answers 503.
+    let (code, _, _) = raw(
+        &server,
+        "GET",
+        "/api/v1/namespaces/kube-system/services/sealed-secrets-controller/proxy/",
+        &[],
+        "",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(code, 503);
+}
+
+#[tokio::test]
+async fn garbage_never_breaks_the_server() {
+    let (server, client) = setup().await;
+    secrets(&client)
+        .create(&PostParams::default(), &secret("s", &[("a", "b")]))
+        .await
+        .unwrap();
+    let bodies = [
+        "",
+        "null",
+        "1",
+        "\"x\"",
+        "[]",
+        "{}",
+        "{\"metadata\": []}",
+        "{\"metadata\": {\"name\": 5}}",
+        "{\"metadata\": {\"labels\": 5, \"finalizers\": \"x\", \"ownerReferences\": {}}}",
+        "{\"data\": []}",
+        "{\"data\": {\"a\": 5}}",
+        "{\"stringData\": 5}",
+        "{\"type\": 7}",
+        "[{\"op\": \"replace\", \"path\": \"/metadata\", \"value\": 1}]",
+        "[{\"op\": \"add\", \"path\": \"/data/x/y/z\", \"value\": 1}]",
+        "[{\"op\": \"move\", \"from\": \"/\", \"path\": \"\"}]",
+        "[{\"op\": \"remove\", \"path\": \"\"}]",
+        "[{}]",
+        "[1]",
+        "apiVersion: [",
+        "metadata: {name: s}\ndata: 5\n",
+        "\u{feff}{}",
+        "{\"kind\": \"ConfigMap\"}",
+        "{\"apiVersion\": \"apps/v1\"}",
+    ];
+    let types = [
+        "application/json",
+        "application/merge-patch+json",
+        "application/json-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+        "text/plain",
+    ];
+    for body in bodies {
+        for (method, path) in [
+            ("POST", "/api/v1/namespaces/default/secrets"),
+            ("PUT", "/api/v1/namespaces/default/secrets/s"),
+            (
+                "PATCH",
+                "/api/v1/namespaces/default/secrets/s?fieldManager=f",
+            ),
+            ("PUT", "/api/v1/namespaces/default/secrets/s/status"),
+            ("DELETE", "/api/v1/namespaces/default/secrets/zz"),
+            (
+                "POST",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            ),
+        ] {
+            for ct in types {
+                if method != "PATCH" && ct != "application/json" {
+                    continue;
+                }
+                let (code, _, resp) = raw(
+                    &server,
+                    method,
+                    path,
+                    &[("Content-Type", ct)],
+                    body,
+                    Duration::from_secs(2),
+                )
+                .await;
+                assert!(
+                    code > 0 && code < 500,
+                    "{method} {path} {ct} {body:?} -> {code} {resp}"
+                );
+                let v: serde_json::Value = serde_json::from_str(&resp)
+                    .unwrap_or_else(|e| panic!("{method} {path} {body:?}: {e} {resp}"));
+                if code >= 400 {
+                    assert_eq!(v["kind"], "Status");
+                }
+            }
+        }
+    }
+    for q in [
+        "watch=true&resourceVersion=abc",
+        "watch=true&timeoutSeconds=99999999999999999",
+        "limit=-1",
+        "continue=zz",
+        "resourceVersion=x",
+        "fieldSelector=bogus",
+        "labelSelector=a%3D%3D%3Db",
+    ] {
+        let (code, _, _) = raw(
+            &server,
+            "GET",
+            &format!("/api/v1/secrets?{q}"),
+            &[],
+            "",
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(code > 0 && code < 500, "{q}: {code}");
+    }
+    // Still serving, and the object was never corrupted.
+    let s = secrets(&client).get("s").await.unwrap();
+    assert!(s.metadata.labels.is_none());
+}

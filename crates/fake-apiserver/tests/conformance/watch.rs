@@ -449,3 +449,46 @@ async fn runtime_watcher_relists_after_410() {
         }
     }
 }
+
+#[tokio::test]
+async fn runtime_watcher_streaming_lists() {
+    let (server, client) = setup().await;
+    let api = secrets(&client);
+    api.create(&PostParams::default(), &secret("a", &[]))
+        .await
+        .unwrap();
+    let mut w = Box::pin(watcher::watcher(
+        api.clone(),
+        watcher::Config::default().streaming_lists(),
+    ));
+    let mut init = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Event::Init => {}
+            Event::InitApply(s) => init.push(s.metadata.name.unwrap()),
+            Event::InitDone => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(init, ["a"]);
+    assert_eq!(
+        server.count(Verb::List, "secrets"),
+        0,
+        "no list in streaming mode"
+    );
+    api.delete("a", &Default::default()).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(3), w.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        Event::Delete(s) => assert_eq!(s.metadata.name.as_deref(), Some("a")),
+        other => panic!("{other:?}"),
+    }
+}
