@@ -139,6 +139,9 @@ pub struct KeyManager {
     parsed: HashMap<String, (String, Option<KeyEntry>)>,
     /// Keys generated here and not yet seen through the watch.
     pending: Vec<(String, KeyEntry)>,
+    /// Precise generation times of keys made by this process (certificates have second
+    /// resolution; a key generated now must sort before one made earlier in the same second).
+    generated: HashMap<String, OffsetDateTime>,
     ids: Vec<String>,
     version: u64,
     loaded: bool,
@@ -168,6 +171,7 @@ impl KeyManager {
                 synced: HashSet::new(),
                 parsed: HashMap::new(),
                 pending: Vec::new(),
+                generated: HashMap::new(),
                 ids: Vec::new(),
                 version: 0,
                 loaded: false,
@@ -309,7 +313,10 @@ impl KeyManager {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            if let Some(entry) = self.parse_cached(&secret).await {
+            if let Some(mut entry) = self.parse_cached(&secret).await {
+                if let Some(t) = self.generated.get(entry.key_id().as_str()) {
+                    entry.ordering_time = entry.ordering_time.max(*t);
+                }
                 keyring.insert(entry);
             }
         }
@@ -460,6 +467,10 @@ impl KeyManager {
         {
             entry.ordering_time = t;
         }
+        let now = OffsetDateTime::now_utc().max(entry.ordering_time);
+        entry.ordering_time = now;
+        self.generated
+            .insert(entry.key_id().as_str().to_owned(), now);
         self.pending.push((name.clone(), entry));
         Ok(name)
     }

@@ -353,3 +353,48 @@ pub async fn assert_no_plaintext(client: &Client, plaintexts: &[&str]) {
         }
     }
 }
+
+pub const VECTOR_KEY_2048_PKCS8: &str =
+    include_str!("../../../../shared/vectors/key-2048-pkcs8.pem");
+pub const VECTOR_CERT_2048: &str = include_str!("../../../../shared/vectors/cert-2048.pem");
+
+/// Key Secrets in the controller namespace.
+pub async fn key_secrets(client: &Client) -> Vec<Secret> {
+    secret_api(client, KEY_NS)
+        .list(&ListParams::default().labels(sealant_api::LABEL_SEALED_SECRETS_KEY))
+        .await
+        .unwrap()
+        .items
+}
+
+/// A raw HTTP/1.1 exchange with a listener: `(status, headers, body)`.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_owned(), body.to_owned())
+}

@@ -1,0 +1,266 @@
+//! The HTTP API and metrics endpoints, through real listeners.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use sealant_api::{SealedSecret, to_json};
+use sealant_crypto::Scope;
+
+#[tokio::test]
+async fn health_certs_and_metrics() {
+    let (_server, client, ctl) = setup().await;
+    let (key, cert) = test_key();
+    let (code, _, body) = http(ctl.http_addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    let (code, _, _) = http(ctl.http_addr, "GET", "/readyz", &[], b"").await;
+    assert_eq!(code, 200);
+    let (code, _, body) = http(ctl.http_addr, "GET", "/v1/cert.pem", &[], b"").await;
+    assert_eq!(code, 200);
+    assert_eq!(body, cert.to_pem());
+
+    // A second, newer key: listed first.
+    let (key2, cert2) = new_key();
+    put_key(&client, "second", &key2, &cert2).await;
+    eventually(5, "two keys", || {
+        let keys = ctl.keys.clone();
+        async move { (keys.current().keyring.len() == 2).then_some(()) }
+    })
+    .await;
+    let (code, head, body) = http(ctl.http_addr, "GET", "/v1/certs", &[], b"").await;
+    assert_eq!(code, 200);
+    assert!(head.to_ascii_lowercase().contains("application/json"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["certificates"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["keyId"], key2.key_id().as_str());
+    assert_eq!(list[0]["newest"], true);
+    assert_eq!(list[1]["keyId"], key.key_id().as_str());
+    assert!(list[0]["notBefore"].as_str().unwrap().ends_with('Z'));
+    assert!(list[0]["notAfter"].is_string());
+    let (_, _, body) = http(ctl.http_addr, "GET", "/v1/cert.pem", &[], b"").await;
+    assert_eq!(body, cert2.to_pem(), "cert.pem serves the newest");
+
+    // Metrics, with upstream's names.
+    create(
+        &client,
+        &seal(&cert, "app", "m", &[("k", "metric-value")], Scope::Strict),
+    )
+    .await;
+    ready(&client, "app", "m").await;
+    let (code, _, body) = http(ctl.metrics_addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(code, 200);
+    for name in [
+        "sealed_secrets_controller_build_info{revision=",
+        "sealed_secrets_controller_unseal_requests_total",
+        "sealed_secrets_controller_condition_info{namespace=\"app\",name=\"m\",condition=\"Ready\",ss_app_kubernetes_io_instance=\"\"} 1",
+        "sealed_secrets_controller_http_requests_total{path=\"/v1/certs\",code=\"200\",method=\"GET\"}",
+        "sealed_secrets_controller_http_request_duration_seconds_bucket",
+        "sealed_secrets_controller_unseal_duration_seconds_bucket",
+    ] {
+        assert!(body.contains(name), "missing {name} in\n{body}");
+    }
+    assert!(body.contains("sealed_secrets_controller_build_info{revision=\"0.1.0\"} 1"));
+    assert!(!body.contains("metric-value"));
+}
+
+#[tokio::test]
+async fn verify_and_rotate() {
+    let (_server, client, ctl) = setup().await;
+    let (_, cert) = test_key();
+    let ss = seal(
+        &cert,
+        "app",
+        "v",
+        &[("password", "verify-value")],
+        Scope::NamespaceWide,
+    );
+    let body = to_json(&ss).unwrap();
+    let (code, _, resp) = http(ctl.http_addr, "POST", "/v1/verify", &[], body.as_bytes()).await;
+    assert_eq!(code, 200, "{resp}");
+    assert!(!resp.contains("verify-value"));
+
+    // Wrong name under strict scope: 409 with the diagnosis.
+    let strict = seal(
+        &cert,
+        "app",
+        "v",
+        &[("password", "verify-value")],
+        Scope::Strict,
+    );
+    let mut moved = strict.clone();
+    moved.metadata.name = Some("other".into());
+    let (code, _, resp) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/verify",
+        &[("X-Forwarded-For", "10.0.0.2")],
+        to_json(&moved).unwrap().as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 409);
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!(v["reason"], "NameOrNamespaceMismatch");
+
+    // Templates are never rendered by verify.
+    let mut templated = strict.clone();
+    templated.spec.template.data = Some([("x".to_owned(), "{{ .password }}".to_owned())].into());
+    let (code, _, resp) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/verify",
+        &[("X-Forwarded-For", "10.0.0.3")],
+        to_json(&templated).unwrap().as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(!resp.contains("verify-value"));
+
+    // Rotate: a full SealedSecret, same scope, new key id, unseals to the same values.
+    let (key2, cert2) = new_key();
+    put_key(&client, "newer", &key2, &cert2).await;
+    let id2 = key2.key_id().clone();
+    eventually(5, "newer key", || {
+        let keys = ctl.keys.clone();
+        let id2 = id2.clone();
+        async move { (keys.current().keyring.newest().unwrap().key_id() == &id2).then_some(()) }
+    })
+    .await;
+    let (code, _, resp) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/rotate",
+        &[("X-Forwarded-For", "10.0.0.4")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 200, "{resp}");
+    assert!(!resp.contains("verify-value"));
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!(v["apiVersion"], "bitnami.com/v1alpha1");
+    assert_eq!(v["kind"], "SealedSecret");
+    let rotated: SealedSecret = serde_json::from_value(v).unwrap();
+    let ann = rotated.metadata.annotations.clone().unwrap();
+    assert_eq!(ann[sealant_api::ANNOTATION_NAMESPACE_WIDE], "true");
+    assert_eq!(ann[sealant_api::ANNOTATION_KEY_IDS], key2.key_id().as_str());
+    assert_ne!(rotated.spec.encrypted_data, ss.spec.encrypted_data);
+    let mut only_new = sealant_crypto::Keyring::new();
+    only_new.insert(sealant_crypto::KeyEntry::new(
+        key2.clone(),
+        Some(cert2.clone()),
+    ));
+    let out = sealant_api::unseal(&rotated, &only_new, &Default::default()).unwrap();
+    assert_eq!(out.secret.data.unwrap()["password"].0, b"verify-value");
+
+    // Scope is never widened: a template claiming cluster-wide does not change the label.
+    let mut sneaky = strict.clone();
+    sneaky
+        .spec
+        .template
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(sealant_api::ANNOTATION_CLUSTER_WIDE.into(), "true".into());
+    let (code, _, resp) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/rotate",
+        &[("X-Forwarded-For", "10.0.0.5")],
+        to_json(&sneaky).unwrap().as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 200, "{resp}");
+    let rotated: SealedSecret = serde_json::from_str(&resp).unwrap();
+    assert!(
+        rotated
+            .metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .get(sealant_api::ANNOTATION_CLUSTER_WIDE)
+            .is_none()
+    );
+    assert!(
+        rotated
+            .spec
+            .template
+            .metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| a.get(sealant_api::ANNOTATION_CLUSTER_WIDE).is_none())
+    );
+    let mut moved = rotated.clone();
+    moved.metadata.namespace = Some("elsewhere".into());
+    assert!(sealant_api::unseal(&moved, &only_new, &Default::default()).is_err());
+}
+
+#[tokio::test]
+async fn bad_bodies_limits_and_rate_limiting() {
+    let (_server, _client, ctl) = setup().await;
+    let cases: [(&[u8], u16); 5] = [
+        (b"not: [yaml", 400),
+        (b"apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n", 400),
+        (b"{}", 400),
+        (b"a: 1\n---\nb: 2\n", 400),
+        (&[0xff, 0xfe, 0x00], 400),
+    ];
+    for (i, (body, want)) in cases.iter().enumerate() {
+        let ip = format!("10.1.0.{i}");
+        let (code, _, resp) = http(
+            ctl.http_addr,
+            "POST",
+            "/v1/verify",
+            &[("X-Forwarded-For", &ip)],
+            body,
+        )
+        .await;
+        assert_eq!(code, *want, "case {i}: {resp}");
+        let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "case {i}: {resp}"
+        );
+    }
+    // Too large: 413.
+    let big = vec![b'a'; 3 * 1024 * 1024];
+    let (code, _, _) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/rotate",
+        &[("X-Forwarded-For", "10.2.0.1")],
+        &big,
+    )
+    .await;
+    assert_eq!(code, 413);
+
+    // Rate limit: rate 2/s, burst 2 => 3 immediate requests pass, the 4th gets 429 + Retry-After.
+    let mut codes = Vec::new();
+    let mut last_head = String::new();
+    for _ in 0..4 {
+        let (code, head, _) = http(
+            ctl.http_addr,
+            "POST",
+            "/v1/verify",
+            &[("X-Forwarded-For", "10.9.9.9")],
+            b"{}",
+        )
+        .await;
+        codes.push(code);
+        last_head = head;
+    }
+    assert_eq!(codes, vec![400, 400, 400, 429]);
+    assert!(
+        last_head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{last_head}"
+    );
+    // Another client is not affected.
+    let (code, _, _) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/verify",
+        &[("X-Forwarded-For", "10.9.9.8")],
+        b"{}",
+    )
+    .await;
+    assert_eq!(code, 400);
+}

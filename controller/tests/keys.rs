@@ -1,0 +1,276 @@
+//! The key manager: generation, bring-your-own keys, runtime changes, bad key Secrets.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use sealant_api::LABEL_SEALED_SECRETS_KEY;
+use sealant_crypto::{Certificate, PrivateKey, Scope};
+
+#[tokio::test]
+async fn generates_a_key_in_upstream_shape_when_none() {
+    let (_server, client) = server().await;
+    let ctl = controller(&client, &[]).await;
+    let keys = key_secrets(&client).await;
+    assert_eq!(keys.len(), 1);
+    let s = &keys[0];
+    assert!(
+        s.metadata
+            .name
+            .as_ref()
+            .unwrap()
+            .starts_with("sealed-secrets-key")
+    );
+    assert_eq!(
+        s.metadata.generate_name.as_deref(),
+        Some("sealed-secrets-key")
+    );
+    assert_eq!(
+        s.metadata.labels.as_ref().unwrap()[LABEL_SEALED_SECRETS_KEY],
+        "active"
+    );
+    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = s.data.as_ref().unwrap();
+    assert!(String::from_utf8_lossy(&data["tls.key"].0).contains("BEGIN RSA PRIVATE KEY"));
+    let crt = String::from_utf8(data["tls.crt"].0.clone()).unwrap();
+    assert_eq!(ctl.keys.current().keyring.len(), 1);
+
+    // /v1/cert.pem serves it.
+    let (code, head, body) = http(ctl.http_addr, "GET", "/v1/cert.pem", &[], b"").await;
+    assert_eq!(code, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/x-pem-file")
+    );
+    assert_eq!(body, crt);
+
+    // A restarted controller reuses it (no second key).
+    ctl.shutdown().await;
+    let ctl = controller(&client, &[]).await;
+    assert_eq!(key_secrets(&client).await.len(), 1);
+    assert_eq!(ctl.keys.current().keyring.len(), 1);
+}
+
+#[tokio::test]
+async fn byo_pkcs8_key_is_used_and_nothing_generated() {
+    let (_server, client) = server().await;
+    let key = PrivateKey::from_pem(VECTOR_KEY_2048_PKCS8.as_bytes()).unwrap();
+    let cert = Certificate::from_pem(VECTOR_CERT_2048.as_bytes()).unwrap();
+    // Store the PKCS#8 PEM as-is (as a user would with `kubectl create secret tls`).
+    let s = Secret {
+        metadata: ObjectMeta {
+            name: Some("my-key".into()),
+            namespace: Some(KEY_NS.into()),
+            labels: Some(BTreeMap::from([(
+                LABEL_SEALED_SECRETS_KEY.into(),
+                "active".into(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(BTreeMap::from([
+            (
+                "tls.key".into(),
+                ByteString(VECTOR_KEY_2048_PKCS8.as_bytes().to_vec()),
+            ),
+            (
+                "tls.crt".into(),
+                ByteString(VECTOR_CERT_2048.as_bytes().to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+    secret_api(&client, KEY_NS)
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap();
+    let ctl = controller(&client, &[]).await;
+    assert_eq!(key_secrets(&client).await.len(), 1, "no key generated");
+    let current = ctl.keys.current();
+    assert_eq!(current.keyring.newest().unwrap().key_id(), key.key_id());
+    create(
+        &client,
+        &seal(&cert, "app", "byo", &[("k", "byo-value")], Scope::Strict),
+    )
+    .await;
+    ready(&client, "app", "byo").await;
+    assert_eq!(
+        item(&secret_where(&client, "app", "byo", |_| true).await, "k"),
+        "byo-value"
+    );
+}
+
+#[tokio::test]
+async fn bad_key_secret_is_reported_and_skipped() {
+    let (_server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "good", &key, &cert).await;
+    let bad = Secret {
+        metadata: ObjectMeta {
+            name: Some("broken".into()),
+            namespace: Some(KEY_NS.into()),
+            labels: Some(BTreeMap::from([(
+                LABEL_SEALED_SECRETS_KEY.into(),
+                "active".into(),
+            )])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "tls.key".into(),
+            ByteString(
+                b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n"
+                    .to_vec(),
+            ),
+        )])),
+        ..Default::default()
+    };
+    secret_api(&client, KEY_NS)
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap();
+    let ctl = controller(&client, &[]).await;
+    assert_eq!(ctl.keys.current().keyring.len(), 1);
+    let evs = eventually(5, "ErrInvalidKey event", || {
+        let client = client.clone();
+        async move {
+            let e = events_for(&client, "broken", "ErrInvalidKey").await;
+            (!e.is_empty()).then_some(e)
+        }
+    })
+    .await;
+    assert_eq!(evs[0].type_.as_deref(), Some("Warning"));
+    assert!(evs[0].note.as_ref().unwrap().contains("key Secret skipped"));
+}
+
+#[tokio::test]
+async fn runtime_key_changes_compromised_and_added() {
+    let (_server, client) = server().await;
+    let (key_a, cert_a) = test_key();
+    let (key_b, cert_b) = new_key();
+    put_key(&client, "key-a", &key_a, &cert_a).await;
+    let ctl = controller(&client, &[]).await;
+    create(
+        &client,
+        &seal(
+            &cert_a,
+            "app",
+            "before",
+            &[("k", "before-value")],
+            Scope::Strict,
+        ),
+    )
+    .await;
+    ready(&client, "app", "before").await;
+
+    // Sealed with a key the cluster does not have yet: Stalled until the key is added.
+    create(
+        &client,
+        &seal(
+            &cert_b,
+            "app",
+            "later",
+            &[("k", "later-value")],
+            Scope::Strict,
+        ),
+    )
+    .await;
+    stalled(&client, "app", "later").await;
+    put_key(&client, "key-b", &key_b, &cert_b).await;
+    ready(&client, "app", "later").await;
+    assert_eq!(ctl.keys.current().keyring.len(), 2);
+
+    // Key A is compromised: relabelled, dropped without a restart.
+    secret_api(&client, KEY_NS)
+        .patch(
+            "key-a",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {LABEL_SEALED_SECRETS_KEY: "compromised"}}})),
+        )
+        .await
+        .unwrap();
+    eventually(5, "key A dropped", || {
+        let keys = ctl.keys.clone();
+        async move { (keys.current().keyring.len() == 1).then_some(()) }
+    })
+    .await;
+    create(
+        &client,
+        &seal(
+            &cert_a,
+            "app",
+            "after",
+            &[("k", "after-value")],
+            Scope::Strict,
+        ),
+    )
+    .await;
+    let bad = stalled(&client, "app", "after").await;
+    let reason = condition(&bad, "Ready").unwrap().reason.clone().unwrap();
+    assert!(
+        reason == "UnknownKey" || reason == "NoKeyMatches",
+        "{reason}"
+    );
+    // What was already unsealed stays.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        item(
+            &secret_api(&client, "app").get("before").await.unwrap(),
+            "k"
+        ),
+        "before-value"
+    );
+    assert!(
+        condition(
+            &ss_api(&client, "app").get("before").await.unwrap(),
+            "Ready"
+        )
+        .is_some_and(|c| c.status == "True")
+    );
+    assert_no_plaintext(&client, &["before-value", "later-value", "after-value"]).await;
+}
+
+#[tokio::test]
+async fn requested_renewal_and_cutoff_add_keys() {
+    let (_server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "old", &key, &cert).await;
+    // The cutoff is after the existing key's notBefore: a key is generated at startup.
+    let cutoff = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap();
+    let ctl = controller(&client, &["--key-cutoff-time", &cutoff]).await;
+    assert_eq!(ctl.keys.current().keyring.len(), 2);
+    assert_ne!(
+        ctl.keys.current().keyring.newest().unwrap().key_id(),
+        key.key_id()
+    );
+
+    // SIGUSR1 (request_new_key) adds one more; none is deleted.
+    ctl.request_new_key();
+    eventually(20, "third key", || {
+        let keys = ctl.keys.clone();
+        async move { (keys.current().keyring.len() == 3).then_some(()) }
+    })
+    .await;
+    assert_eq!(key_secrets(&client).await.len(), 3);
+}
+
+#[tokio::test]
+async fn renew_period_generates_keys() {
+    let (_server, client) = server().await;
+    let (key, cert) = new_key();
+    put_key(&client, "fresh", &key, &cert).await;
+    let ctl = controller(&client, &["--key-renew-period", "2s"]).await;
+    assert_eq!(ctl.keys.current().keyring.len(), 1);
+    eventually(15, "renewed key", || {
+        let keys = ctl.keys.clone();
+        async move { (keys.current().keyring.len() >= 2).then_some(()) }
+    })
+    .await;
+}
