@@ -216,6 +216,8 @@ async fn route(
             .cloned()
             .unwrap_or_else(|| "Metadata".into())
     });
+    let meta_only = table_include.is_none() && table::wants_metadata(accept);
+    let out = |v: Value| if meta_only { table::partial(&v) } else { v };
     let manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
         headers
             .get(header::USER_AGENT)
@@ -241,7 +243,7 @@ async fn route(
             let v = st.present(&rt, &obj);
             Ok(match &table_include {
                 Some(inc) => ok(&table::table(&rt, &[v], inc, true, json!({}))),
-                None => ok(&v),
+                None => ok(&out(v)),
             })
         }
         Verb::List => {
@@ -272,6 +274,17 @@ async fn route(
                         .unwrap_or_default();
                     let meta = list.get("metadata").cloned().unwrap_or(json!({}));
                     ok(&table::table(&rt, &items, inc, true, meta))
+                }
+                None if meta_only => {
+                    let mut list = list;
+                    if let Some(items) = list.get_mut("items").and_then(Value::as_array_mut) {
+                        for i in items.iter_mut() {
+                            *i = table::partial(i);
+                        }
+                    }
+                    list["kind"] = json!("PartialObjectMetadataList");
+                    list["apiVersion"] = json!("meta.k8s.io/v1");
+                    ok(&list)
                 }
                 None => ok(&list),
             })
@@ -307,6 +320,7 @@ async fn route(
                 watch::StreamOpts {
                     rt,
                     table: table_include,
+                    meta_only,
                     timeout,
                 },
             ))
@@ -314,14 +328,14 @@ async fn route(
         Verb::Create => {
             let obj = parse_json(&rt, &body)?;
             let v = shared.state().create(&ctx, obj)?;
-            Ok(json_response(StatusCode::CREATED, &v))
+            Ok(json_response(StatusCode::CREATED, &out(v)))
         }
         Verb::Update => {
             let obj = parse_json(&rt, &body)?;
             let v = shared
                 .state()
                 .update(&ctx, &name.unwrap_or_default(), obj)?;
-            Ok(ok(&v))
+            Ok(ok(&out(v)))
         }
         Verb::Patch => {
             let ctype = headers
@@ -350,7 +364,7 @@ async fn route(
                 } else {
                     StatusCode::OK
                 },
-                &v,
+                &out(v),
             ))
         }
         Verb::Delete => {
@@ -370,7 +384,7 @@ async fn route(
                     "status": "Success", "details": details,
                 })))
             } else {
-                Ok(ok(&v))
+                Ok(ok(&out(v)))
             }
         }
         Verb::DeleteCollection => {

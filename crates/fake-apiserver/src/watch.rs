@@ -21,6 +21,8 @@ pub struct StreamOpts {
     pub rt: ResourceType,
     /// Render objects as single-row Tables (`kubectl get --watch`).
     pub table: Option<String>,
+    /// Render objects as `PartialObjectMetadata`.
+    pub meta_only: bool,
     /// `timeoutSeconds`.
     pub timeout: Option<Duration>,
 }
@@ -34,6 +36,7 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Value, bool) {
             }
             let o = match &opts.table {
                 Some(include) => table::table(&opts.rt, &[o], include, first, json!({})),
+                None if opts.meta_only => table::partial(&o),
                 None => o,
             };
             (json!({"type": t, "object": o}), false)
@@ -43,9 +46,17 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Value, bool) {
             if initial_end {
                 meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
+            let (kind, api_version) = if opts.meta_only {
+                (
+                    "PartialObjectMetadata".to_string(),
+                    "meta.k8s.io/v1".to_string(),
+                )
+            } else {
+                (opts.rt.kind.clone(), opts.rt.api_version())
+            };
             (
                 json!({"type": "BOOKMARK", "object": {
-                    "kind": opts.rt.kind, "apiVersion": opts.rt.api_version(), "metadata": meta}}),
+                    "kind": kind, "apiVersion": api_version, "metadata": meta}}),
                 false,
             )
         }

@@ -492,3 +492,58 @@ async fn runtime_watcher_streaming_lists() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn metadata_only_get_list_watch() {
+    use kube::runtime::{WatchStreamExt, metadata_watcher};
+    let (_server, client) = setup().await;
+    let api = secrets(&client);
+    let mut s = secret("m", &[("k", "v")]);
+    s.metadata.labels = Some([("app".to_string(), "x".to_string())].into());
+    api.create(&PostParams::default(), &s).await.unwrap();
+    let pm = api.get_metadata("m").await.unwrap();
+    assert_eq!(pm.metadata.labels.unwrap()["app"], "x");
+    assert_eq!(pm.types.unwrap().kind, "PartialObjectMetadata");
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    let (_, _, body) = raw(
+        &_server,
+        "GET",
+        "/api/v1/namespaces/default/secrets",
+        &[(
+            "Accept",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )],
+        "",
+        Duration::from_secs(2),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "PartialObjectMetadataList");
+    assert!(
+        v["items"][0].get("data").is_none(),
+        "no data in metadata-only lists"
+    );
+    let mut w = Box::pin(
+        metadata_watcher(api.clone(), watcher::Config::default().labels("app=x")).applied_objects(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(3), w.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("m"));
+    api.patch(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})),
+    )
+    .await
+    .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(3), w.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.metadata.annotations.unwrap()["a"], "b");
+}
