@@ -107,14 +107,16 @@
 //! - **Discovery**: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}` as
 //!   plain APIVersions/APIGroupList/APIGroup/APIResourceList JSON (aggregated discovery is not
 //!   served; kubectl falls back). `kubectl get` tables via `as=Table` (Name/Age, plus
-//!   Type/Data for secrets and Status for namespaces). `/openapi/v2|v3` are 404, so kubectl
+//!   Type/Data for secrets and Status for namespaces), and `as=PartialObjectMetadata[List]`
+//!   responses for get/list/watch/writes (kube's `*_metadata` calls and `metadata_watcher`). `/openapi/v2|v3` are 404, so kubectl
 //!   needs `--validate=false` for `create`/`apply`.
 //! - **Service proxy**: `/api/v1/namespaces/{ns}/services/{name}/proxy/{path}` (also the
 //!   `scheme:name:port` and `name:port` forms) is forwarded over HTTP/1.1 to the address given
 //!   by [`FakeApiServer::add_proxy`] / `--proxy`, whether or not a Service object exists;
 //!   unknown services are 404, unreachable targets 503.
 //! - **Test hooks**: request counters per ([`Verb`], resource) with status writes counted as
-//!   `plural/status`, [`Fault`] injection, [`FakeApiServer::drop_watches`],
+//!   `plural/status` (discovery and proxy requests are not counted), [`Fault`] injection
+//!   (note that kube's client itself retries 429/503/504, so use e.g. 500 to see a failure), [`FakeApiServer::drop_watches`],
 //!   [`FakeApiServer::compact`].
 //!
 //! # What is not implemented

@@ -268,3 +268,71 @@ fn kubectl_watch_and_crd() {
     let out = ok(kubectl(&kc, &["delete", "sealedsecret", "x"], None));
     assert!(out.contains("deleted"), "{out}");
 }
+
+#[test]
+fn binary_proxy_flag_and_sigterm() {
+    use std::io::{Read, Write};
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = backend.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in backend.incoming() {
+            let Ok(mut s) = stream else { break };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let body = format!("proxied {}", req.lines().next().unwrap_or(""));
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kc");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
+        .args(["--listen", "127.0.0.1:0", "--history", "50", "--kubeconfig"])
+        .arg(&kc)
+        .arg("--proxy")
+        .arg(format!("kube-system/sealed-secrets-controller={addr}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let out = ok(kubectl(
+        &kc,
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/kube-system/services/http:sealed-secrets-controller:/proxy/v1/cert.pem",
+        ],
+        None,
+    ));
+    assert_eq!(out.trim(), "proxied GET /v1/cert.pem HTTP/1.1");
+    let bad = Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
+        .args(["--proxy", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    // SIGTERM: clean exit.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not exit on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
