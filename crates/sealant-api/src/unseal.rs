@@ -134,7 +134,7 @@ impl fmt::Display for FailureCause {
             ),
             FailureCause::UnknownKey(id) => write!(
                 f,
-                "sealed with key {id}, which this cluster does not have: sealed for another \
+                "sealed with key {id}, which is not among the loaded keys: sealed for another \
                  cluster, or the key was removed"
             ),
             FailureCause::NoKeyMatches => f.write_str(

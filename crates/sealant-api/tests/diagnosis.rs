@@ -112,7 +112,7 @@ fn other_clusters_key_is_unknown_key_or_no_key_matches() {
     assert_eq!(c[0].1, FailureCause::UnknownKey(cert.key_id().clone()));
     let err = unseal(&ss, &other_ring, &UnsealOptions::default()).expect_err("x");
     assert!(err.to_string().contains(&format!(
-        "sealed with key {}, which this cluster does not have",
+        "sealed with key {}, which is not among the loaded keys",
         cert.key_id()
     )));
     assert_eq!(err.reason(), "UnknownKey");

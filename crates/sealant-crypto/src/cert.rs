@@ -56,7 +56,7 @@ impl Certificate {
                 "RSA PRIVATE KEY" | "PRIVATE KEY" | "EC PRIVATE KEY" | "ENCRYPTED PRIVATE KEY",
             ) => {
                 "this is a private key, not a certificate: seal with the certificate (tls.crt, or \
-                 `sealant cert fetch`) and keep the private key out of CI and git"
+                 the controller's /v1/cert.pem) and keep the private key out of CI and git"
                     .into()
             }
             Some("PUBLIC KEY" | "RSA PUBLIC KEY") => {
