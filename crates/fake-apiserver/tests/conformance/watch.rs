@@ -495,7 +495,8 @@ async fn runtime_watcher_streaming_lists() {
 
 #[tokio::test]
 async fn metadata_only_get_list_watch() {
-    use kube::runtime::{WatchStreamExt, metadata_watcher};
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::WatchStreamExt;
     let (_server, client) = setup().await;
     let api = secrets(&client);
     let mut s = secret("m", &[("k", "v")]);
@@ -525,7 +526,11 @@ async fn metadata_only_get_list_watch() {
         "no data in metadata-only lists"
     );
     let mut w = Box::pin(
-        metadata_watcher(api.clone(), watcher::Config::default().labels("app=x")).applied_objects(),
+        watcher::watcher(
+            kube::Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), "default"),
+            watcher::Config::default().labels("app=x"),
+        )
+        .applied_objects(),
     );
     let first = tokio::time::timeout(Duration::from_secs(3), w.next())
         .await
