@@ -115,7 +115,7 @@ pub struct Config {
     pub skip_recreate: bool,
 
     /// Accepted for compatibility: sealant always follows key Secrets.
-    #[arg(long, env = "SEALANT_WATCH_FOR_SECRETS", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALANT_WATCH_FOR_SECRETS", hide = true, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub watch_for_secrets: bool,
 
     /// Parallel reconciles [default: number of CPUs].
@@ -145,6 +145,37 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "SEALANT_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Upstream flags accepted so existing manifests keep working, but not acted on (see
+    /// [`Config::ignored_upstream_flags`]).
+    #[command(flatten)]
+    pub upstream: UpstreamFlags,
+}
+
+/// Upstream controller flags that sealant accepts but does not act on.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct UpstreamFlags {
+    /// Ignored: transient failures are retried with capped exponential backoff, without limit.
+    #[arg(long, hide = true, env = "SEALANT_MAX_UNSEAL_RETRIES")]
+    pub max_unseal_retries: Option<u32>,
+    /// Ignored: the Kubernetes client is not rate-limited client-side yet.
+    #[arg(long, hide = true, env = "SEALANT_KUBECLIENT_QPS")]
+    pub kubeclient_qps: Option<f32>,
+    /// Ignored: the Kubernetes client is not rate-limited client-side yet.
+    #[arg(long, hide = true, env = "SEALANT_KUBECLIENT_BURST")]
+    pub kubeclient_burst: Option<u32>,
+    /// Ignored: Secrets are deleted by Kubernetes garbage collection through their ownerReference.
+    #[arg(long, hide = true, env = "SEALANT_OLD_GC_BEHAVIOR", num_args = 0..=1, default_missing_value = "true")]
+    pub old_gc_behavior: Option<bool>,
+    /// Ignored: HTTP timeouts are not configurable yet.
+    #[arg(long, hide = true, env = "SEALANT_READ_TIMEOUT")]
+    pub read_timeout: Option<String>,
+    /// Ignored: HTTP timeouts are not configurable yet.
+    #[arg(long, hide = true, env = "SEALANT_WRITE_TIMEOUT")]
+    pub write_timeout: Option<String>,
+    /// Ignored: logs go to stderr.
+    #[arg(long, hide = true, env = "SEALANT_LOG_INFO_STDOUT", num_args = 0..=1, default_missing_value = "true")]
+    pub log_info_stdout: Option<bool>,
 }
 
 /// `k=v` pairs from a comma-separated list.
@@ -152,9 +183,31 @@ pub struct Config {
 pub struct Pairs(pub BTreeMap<String, String>);
 
 impl Config {
-    /// Parses the process's arguments and environment.
+    /// Parses the process's arguments and environment. Upstream's `SEALED_SECRETS_<FLAG>`
+    /// variables are honoured too, below the command line and `SEALANT_<FLAG>`.
     pub fn from_env() -> Self {
-        Self::parse()
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::parse_from(with_upstream_env(args, &vars))
+    }
+
+    /// The upstream flags that were given but are not acted on.
+    pub fn ignored_upstream_flags(&self) -> Vec<&'static str> {
+        let u = &self.upstream;
+        let mut out = Vec::new();
+        if u.max_unseal_retries.is_some() {
+            out.push("--max-unseal-retries");
+        }
+        if u.kubeclient_qps.is_some() || u.kubeclient_burst.is_some() {
+            out.push("--kubeclient-qps/--kubeclient-burst");
+        }
+        if u.old_gc_behavior == Some(true) {
+            out.push("--old-gc-behavior");
+        }
+        if u.read_timeout.is_some() || u.write_timeout.is_some() {
+            out.push("--read-timeout/--write-timeout");
+        }
+        out
     }
 
     /// Parses explicit arguments (the first is the program name), for tests.
@@ -212,6 +265,45 @@ impl Config {
                 .unwrap_or(1)
         })
     }
+}
+
+/// Appends `--flag=value` for each upstream `SEALED_SECRETS_<FLAG>` variable whose flag exists,
+/// is not on the command line and has no `SEALANT_<FLAG>` variable set.
+pub fn with_upstream_env(
+    mut args: Vec<std::ffi::OsString>,
+    vars: &[(String, String)],
+) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let cmd = Config::command();
+    let longs: Vec<String> = cmd
+        .get_arguments()
+        .flat_map(|a| {
+            a.get_long_and_visible_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
+        })
+        .collect();
+    let given = |flag: &str| {
+        args.iter().skip(1).any(|a| {
+            let a = a.to_string_lossy();
+            a == format!("--{flag}") || a.starts_with(&format!("--{flag}="))
+        })
+    };
+    let mut extra = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("SEALED_SECRETS_") else {
+            continue;
+        };
+        let flag = rest.to_ascii_lowercase().replace('_', "-");
+        let ours = format!("SEALANT_{rest}");
+        if !longs.contains(&flag) || given(&flag) || vars.iter().any(|(n, _)| *n == ours) {
+            continue;
+        }
+        extra.push(std::ffi::OsString::from(format!("--{flag}={value}")));
+    }
+    args.extend(extra);
+    args
 }
 
 /// Parses a Go duration: `0`, or a sequence of `<number><unit>` with units `h`, `m`, `s`, `ms`,
@@ -303,6 +395,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn upstream_env_below_flags_and_sealant_env() {
+        let args = vec!["x".into(), "--key-size=2048".into()];
+        let vars = vec![
+            ("SEALED_SECRETS_KEY_SIZE".to_owned(), "1024".to_owned()),
+            (
+                "SEALED_SECRETS_KEY_PREFIX".to_owned(),
+                "upstream".to_owned(),
+            ),
+            ("SEALED_SECRETS_MY_CN".to_owned(), "cn".to_owned()),
+            ("SEALANT_MY_CN".to_owned(), "ours".to_owned()),
+            ("SEALED_SECRETS_NOT_A_FLAG".to_owned(), "x".to_owned()),
+        ];
+        let out = with_upstream_env(args, &vars);
+        let out: Vec<String> = out
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(out, vec!["x", "--key-size=2048", "--key-prefix=upstream"]);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(
@@ -345,6 +458,18 @@ mod tests {
         assert!(!c.accept_deprecated_v1_data);
         assert_eq!(c.key_renew_period, Duration::ZERO);
         assert!(Config::try_from_args(["x", "--privatekey-labels=nope"]).is_err());
+        // Upstream flags are accepted.
+        let c = Config::try_from_args([
+            "x",
+            "--max-unseal-retries=5",
+            "--kubeclient-qps=5",
+            "--old-gc-behavior",
+            "--read-timeout=2m",
+            "--watch-for-secrets",
+            "--log-info-stdout=true",
+        ])
+        .unwrap();
+        assert_eq!(c.ignored_upstream_flags().len(), 4);
         assert!(Config::try_from_args(["x", "--key-prefix=Bad_Prefix"]).is_err());
     }
 }

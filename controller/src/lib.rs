@@ -86,6 +86,12 @@ fn shutdown_future(rx: watch::Receiver<bool>) -> ShutdownSignal {
 
 /// Starts the key manager, the HTTP API, the metrics endpoint and the controllers.
 pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
+    for flag in cfg.ignored_upstream_flags() {
+        tracing::warn!(
+            flag,
+            "upstream flag accepted but not implemented by sealant; ignored"
+        );
+    }
     let metrics = metrics::Metrics::new();
     let reporter = Reporter {
         controller: "sealant-controller".to_owned(),

@@ -26,7 +26,7 @@ use kube::api::{Api, PartialObjectMeta, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use sealant_api::{
@@ -66,6 +66,8 @@ pub struct Context {
     pub max_retry_delay: Duration,
     retries: Mutex<HashMap<ObjectRef<SealedSecret>, u32>>,
     key_failed: Mutex<HashSet<ObjectRef<SealedSecret>>>,
+    /// `condition_info` series written: object -> its `app.kubernetes.io/instance` label.
+    gauges: Mutex<HashMap<ObjectRef<SealedSecret>, String>>,
 }
 
 impl Context {
@@ -89,6 +91,7 @@ impl Context {
             max_retry_delay,
             retries: Mutex::new(HashMap::new()),
             key_failed: Mutex::new(HashSet::new()),
+            gauges: Mutex::new(HashMap::new()),
         })
     }
 
@@ -222,7 +225,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         }
         _ => {}
     }
-    set_condition_gauges(&ctx.metrics, &ss, &new_status);
+    set_condition_gauges(&ctx, &ss, &new_status);
 
     let action = match (&pass.outcome, status_ok) {
         (_, false) => Action::requeue(ctx.next_delay(&obj)),
@@ -260,18 +263,34 @@ async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &st
     }
 }
 
-fn set_condition_gauges(metrics: &Metrics, ss: &SealedSecret, st: &SealedSecretStatus) {
+const CONDITIONS: [&str; 4] = [
+    status::READY,
+    status::SYNCED,
+    status::RECONCILING,
+    status::STALLED,
+];
+
+fn set_condition_gauges(ctx: &Context, ss: &SealedSecret, st: &SealedSecretStatus) {
+    let metrics = &ctx.metrics;
     let instance = ss
         .labels()
         .get("app.kubernetes.io/instance")
         .cloned()
         .unwrap_or_default();
-    for t in [
-        status::READY,
-        status::SYNCED,
-        status::RECONCILING,
-        status::STALLED,
-    ] {
+    let previous = ctx
+        .gauges
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(ObjectRef::from_obj(ss), instance.clone());
+    if let Some(old) = previous.filter(|old| *old != instance) {
+        remove_condition_gauges(
+            metrics,
+            &ss.namespace().unwrap_or_default(),
+            &ss.name_any(),
+            &old,
+        );
+    }
+    for t in CONDITIONS {
         let value = st
             .conditions
             .iter()
@@ -287,6 +306,34 @@ fn set_condition_gauges(metrics: &Metrics, ss: &SealedSecret, st: &SealedSecretS
             })
             .set(value);
     }
+}
+
+fn remove_condition_gauges(metrics: &Metrics, namespace: &str, name: &str, instance: &str) {
+    for t in CONDITIONS {
+        metrics.condition_info.remove(&ConditionLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            condition: t.to_owned(),
+            ss_app_kubernetes_io_instance: instance.to_owned(),
+        });
+    }
+}
+
+/// Drops the `condition_info` series of SealedSecrets that no longer exist.
+fn prune_condition_gauges(ctx: &Context, stores: &[Store<SealedSecret>]) {
+    let mut gauges = ctx.gauges.lock().unwrap_or_else(|e| e.into_inner());
+    gauges.retain(|obj, instance| {
+        let alive = stores.iter().any(|s| s.get(obj).is_some());
+        if !alive {
+            remove_condition_gauges(
+                &ctx.metrics,
+                obj.namespace.as_deref().unwrap_or_default(),
+                &obj.name,
+                instance,
+            );
+        }
+        alive
+    });
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -314,7 +361,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     let existing = match secrets.get_opt(&name).await {
         Ok(e) => e,
         Err(e) => {
-            ctx.metrics.error("fetch", &namespace);
+            ctx.metrics.error("update", &namespace);
             return Ok(Pass::failed(
                 false,
                 "UpdateFailed",
@@ -514,6 +561,7 @@ pub async fn run(
         Some(list) => list.iter().cloned().map(Some).collect(),
     };
     let mut tasks = Vec::new();
+    let mut stores = Vec::new();
     for scope in scopes {
         let (ss_api, secret_api): (Api<SealedSecret>, Api<PartialObjectMeta<Secret>>) = match &scope
         {
@@ -545,6 +593,7 @@ pub async fn run(
                 }
             }
         });
+        stores.push(controller.store());
         let controller = controller
             .reconcile_on(key_triggers)
             .graceful_shutdown_on(shutdown.clone());
@@ -562,7 +611,21 @@ pub async fn run(
                 .await;
         }));
     }
+    let pruner = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(GAUGE_PRUNE_INTERVAL);
+            loop {
+                tick.tick().await;
+                prune_condition_gauges(&ctx, &stores);
+            }
+        })
+    };
     for t in tasks {
         let _ = t.await;
     }
+    pruner.abort();
 }
+
+/// How often `condition_info` series of deleted SealedSecrets are dropped.
+const GAUGE_PRUNE_INTERVAL: Duration = Duration::from_secs(2);
