@@ -487,9 +487,17 @@ pub fn error_policy(_ss: Arc<SealedSecret>, err: &Error, _ctx: Arc<Context>) -> 
     Action::requeue(Duration::from_secs(5))
 }
 
-/// Maps a Secret event to the SealedSecret to reconcile: only Secrets owned by a SealedSecret,
-/// annotated `managed`, or written by sealant.
-fn secret_to_sealed_secret(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<SealedSecret>> {
+/// Maps a Secret event to the SealedSecret of the same name to reconcile: for Secrets owned by
+/// a SealedSecret, annotated `managed` or written by sealant (so deleted ones are re-created),
+/// and for any other Secret only if such a SealedSecret exists (so removing a Secret that was in
+/// the way heals a `SecretConflict` without touching the SealedSecret).
+fn secret_to_sealed_secret(
+    secret: PartialObjectMeta<Secret>,
+    store: &Store<SealedSecret>,
+) -> Option<ObjectRef<SealedSecret>> {
+    let name = secret.metadata.name.as_ref()?;
+    let ns = secret.metadata.namespace.as_ref()?;
+    let obj = ObjectRef::new(name).within(ns);
     let owned = secret
         .metadata
         .owner_references
@@ -501,12 +509,7 @@ fn secret_to_sealed_secret(secret: PartialObjectMeta<Secret>) -> Option<ObjectRe
         .and_then(|a| a.get(ANNOTATION_MANAGED))
         .is_some_and(|v| v == "true")
         || annotations.is_some_and(|a| a.contains_key(ANNOTATION_UNSEALED_FROM));
-    if !(owned || managed) {
-        return None;
-    }
-    let name = secret.metadata.name.as_ref()?;
-    let ns = secret.metadata.namespace.as_ref()?;
-    Some(ObjectRef::new(name).within(ns))
+    (owned || managed || store.get(&obj).is_some()).then_some(obj)
 }
 
 /// What the controllers watch.
@@ -581,7 +584,9 @@ pub async fn run(
             let secrets = watcher::watcher(secret_api, wc)
                 .default_backoff()
                 .touched_objects();
-            controller = controller.watches_stream(secrets, secret_to_sealed_secret);
+            let store = controller.store();
+            controller =
+                controller.watches_stream(secrets, move |s| secret_to_sealed_secret(s, &store));
         }
         let rx = trigger_tx.subscribe();
         let key_triggers = futures_util::stream::unfold(rx, |mut rx| async move {

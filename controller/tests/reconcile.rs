@@ -69,6 +69,22 @@ async fn create_and_update() {
     assert_eq!(item(&s, "password"), "s3cr3t-v2");
     assert_eq!(item(&s, "user"), "admin-v2");
 
+    // Rename an item: the old name disappears from the Secret (replace mode).
+    let mut renamed = ss_api(&client, "app").get("db").await.unwrap();
+    let v = renamed.spec.encrypted_data.remove("user").unwrap();
+    renamed.spec.encrypted_data.insert("username".into(), v);
+    ss_api(&client, "app")
+        .replace("db", &PostParams::default(), &renamed)
+        .await
+        .unwrap();
+    ready(&client, "app", "db").await;
+    let s = secret_where(&client, "app", "db", |s| {
+        s.data.as_ref().is_some_and(|d| d.contains_key("username"))
+    })
+    .await;
+    assert!(!s.data.as_ref().unwrap().contains_key("user"));
+    assert_eq!(item(&s, "username"), "admin-v2");
+
     // One Unsealed event per change, not per pass.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let n = events_for(&client, "db", "Unsealed").await;
@@ -76,7 +92,8 @@ async fn create_and_update() {
         .iter()
         .map(|e| e.series.as_ref().map_or(1, |s| s.count))
         .sum();
-    assert_eq!(count, 2, "one Unsealed event per change");
+    assert_eq!(count, 3, "one Unsealed event per change");
+    assert!(logs().contains("Secret written"), "log capture works");
     assert_no_plaintext(&client, &["s3cr3t-create", "s3cr3t-v2", "admin-v2"]).await;
 }
 
@@ -301,6 +318,35 @@ async fn managed_patch_and_unmanaged() {
     assert_eq!(item(&s, "keep"), "kept");
     assert_eq!(s.metadata.labels.as_ref().unwrap()["l"], "1");
     assert!(s.metadata.owner_references.is_none());
+
+    // Removing a Secret that is in the way heals the conflict.
+    let mut blocker = secret("app", "blocked", &[("x", "blocker")]);
+    blocker.metadata.labels = None;
+    secrets
+        .create(&PostParams::default(), &blocker)
+        .await
+        .unwrap();
+    create(
+        &client,
+        &seal(
+            &cert,
+            "app",
+            "blocked",
+            &[("x", "unblocked-x")],
+            Scope::Strict,
+        ),
+    )
+    .await;
+    stalled(&client, "app", "blocked").await;
+    secrets
+        .delete("blocked", &DeleteParams::default())
+        .await
+        .unwrap();
+    ready(&client, "app", "blocked").await;
+    assert_eq!(
+        item(&secrets.get("blocked").await.unwrap(), "x"),
+        "unblocked-x"
+    );
 
     // Fixing the conflict (annotating the Secret managed) lets it converge.
     secrets
