@@ -136,3 +136,49 @@ async fn condition_metrics_dropped_with_the_object() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn skip_recreate_and_no_status() {
+    let (server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "k", &key, &cert).await;
+    let _ctl = controller(&client, &["--skip-recreate", "--update-status=false"]).await;
+    create(
+        &client,
+        &seal(
+            &cert,
+            "app",
+            "plain",
+            &[("k", "plain-value")],
+            Scope::Strict,
+        ),
+    )
+    .await;
+    secret_where(&client, "app", "plain", |_| true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.count(fake_apiserver::Verb::Update, "sealedsecrets/status"),
+        0
+    );
+    assert!(
+        ss_api(&client, "app")
+            .get("plain")
+            .await
+            .unwrap()
+            .status
+            .is_none()
+    );
+    // Without the Secret watch a deleted Secret is not re-created (upstream's --skip-recreate).
+    secret_api(&client, "app")
+        .delete("plain", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        secret_api(&client, "app")
+            .get_opt("plain")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
