@@ -138,6 +138,14 @@ pub struct Config {
     #[arg(long, env = "SEALANT_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Kubernetes API requests per second (client-side limit; 0 disables it).
+    #[arg(long, env = "SEALANT_KUBECLIENT_QPS", default_value_t = 50.0)]
+    pub kubeclient_qps: f32,
+
+    /// Kubernetes API request burst.
+    #[arg(long, env = "SEALANT_KUBECLIENT_BURST", default_value_t = 100)]
+    pub kubeclient_burst: u32,
+
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter).
     #[arg(long, env = "SEALANT_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -158,12 +166,6 @@ pub struct UpstreamFlags {
     /// Ignored: transient failures are retried with capped exponential backoff, without limit.
     #[arg(long, hide = true, env = "SEALANT_MAX_UNSEAL_RETRIES")]
     pub max_unseal_retries: Option<u32>,
-    /// Ignored: the Kubernetes client is not rate-limited client-side yet.
-    #[arg(long, hide = true, env = "SEALANT_KUBECLIENT_QPS")]
-    pub kubeclient_qps: Option<f32>,
-    /// Ignored: the Kubernetes client is not rate-limited client-side yet.
-    #[arg(long, hide = true, env = "SEALANT_KUBECLIENT_BURST")]
-    pub kubeclient_burst: Option<u32>,
     /// Ignored: Secrets are deleted by Kubernetes garbage collection through their ownerReference.
     #[arg(long, hide = true, env = "SEALANT_OLD_GC_BEHAVIOR", num_args = 0..=1, default_missing_value = "true")]
     pub old_gc_behavior: Option<bool>,
@@ -197,9 +199,6 @@ impl Config {
         let mut out = Vec::new();
         if u.max_unseal_retries.is_some() {
             out.push("--max-unseal-retries");
-        }
-        if u.kubeclient_qps.is_some() || u.kubeclient_burst.is_some() {
-            out.push("--kubeclient-qps/--kubeclient-burst");
         }
         if u.old_gc_behavior == Some(true) {
             out.push("--old-gc-behavior");
@@ -469,7 +468,8 @@ mod tests {
             "--log-info-stdout=true",
         ])
         .unwrap();
-        assert_eq!(c.ignored_upstream_flags().len(), 4);
+        assert_eq!(c.ignored_upstream_flags().len(), 3);
+        assert_eq!(c.kubeclient_qps, 5.0);
         assert!(Config::try_from_args(["x", "--key-prefix=Bad_Prefix"]).is_err());
     }
 }

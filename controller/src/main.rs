@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "starting sealant-controller"
     );
-    let client = kube::Client::try_default()
+    let client = sealant_controller::client::from_env(cfg.kubeclient_qps, cfg.kubeclient_burst)
         .await
         .context("cannot configure the Kubernetes client (in-cluster config or KUBECONFIG)")?;
     let running = sealant_controller::start(cfg, client).await?;
