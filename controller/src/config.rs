@@ -134,6 +134,14 @@ pub struct Config {
     #[arg(long, env = "SEALANT_LISTEN_METRICS_ADDR", default_value = ":8081", value_parser = parse_addr)]
     pub listen_metrics_addr: SocketAddr,
 
+    /// Time allowed to read a request body (HTTP API).
+    #[arg(long, env = "SEALANT_READ_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub read_timeout: Duration,
+
+    /// Time allowed to handle a request and write the answer (HTTP API).
+    #[arg(long, env = "SEALANT_WRITE_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// Largest request body accepted by the HTTP API, in bytes.
     #[arg(long, env = "SEALANT_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -169,12 +177,6 @@ pub struct UpstreamFlags {
     /// Ignored: Secrets are deleted by Kubernetes garbage collection through their ownerReference.
     #[arg(long, hide = true, env = "SEALANT_OLD_GC_BEHAVIOR", num_args = 0..=1, default_missing_value = "true")]
     pub old_gc_behavior: Option<bool>,
-    /// Ignored: HTTP timeouts are not configurable yet.
-    #[arg(long, hide = true, env = "SEALANT_READ_TIMEOUT")]
-    pub read_timeout: Option<String>,
-    /// Ignored: HTTP timeouts are not configurable yet.
-    #[arg(long, hide = true, env = "SEALANT_WRITE_TIMEOUT")]
-    pub write_timeout: Option<String>,
     /// Ignored: logs go to stderr.
     #[arg(long, hide = true, env = "SEALANT_LOG_INFO_STDOUT", num_args = 0..=1, default_missing_value = "true")]
     pub log_info_stdout: Option<bool>,
@@ -202,9 +204,6 @@ impl Config {
         }
         if u.old_gc_behavior == Some(true) {
             out.push("--old-gc-behavior");
-        }
-        if u.read_timeout.is_some() || u.write_timeout.is_some() {
-            out.push("--read-timeout/--write-timeout");
         }
         out
     }
@@ -468,7 +467,7 @@ mod tests {
             "--log-info-stdout=true",
         ])
         .unwrap();
-        assert_eq!(c.ignored_upstream_flags().len(), 3);
+        assert_eq!(c.ignored_upstream_flags().len(), 2);
         assert_eq!(c.kubeclient_qps, 5.0);
         assert!(Config::try_from_args(["x", "--key-prefix=Bad_Prefix"]).is_err());
     }

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub limiter: Arc<RateLimiter>,
     /// Whether the v1 `spec.data` format is accepted.
     pub accept_v1_data: bool,
+    /// Deadline for reading a request and answering it (`--read-timeout` + `--write-timeout`).
+    pub request_timeout: Duration,
 }
 
 /// The API router.
@@ -55,6 +57,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(limited)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -82,6 +85,18 @@ async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Res
             .observe(start.elapsed().as_secs_f64());
     }
     resp
+}
+
+/// Answers 408 when a request is not read and handled within the deadline.
+async fn deadline(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            "the request was not completed in time",
+        ),
+    }
 }
 
 fn error(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {

@@ -139,6 +139,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
             metrics: metrics.clone(),
             limiter: Arc::new(http::RateLimiter::new(cfg.rate_limit, cfg.rate_limit_burst)),
             accept_v1_data: cfg.accept_deprecated_v1_data,
+            request_timeout: cfg.read_timeout.saturating_add(cfg.write_timeout),
         },
         cfg.max_body_bytes,
     );

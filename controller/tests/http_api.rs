@@ -264,3 +264,29 @@ async fn bad_bodies_limits_and_rate_limiting() {
     .await;
     assert_eq!(code, 400);
 }
+
+#[tokio::test]
+async fn slow_request_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "k", &key, &cert).await;
+    let ctl = controller(&client, &["--read-timeout=200ms", "--write-timeout=100ms"]).await;
+    let mut s = tokio::net::TcpStream::connect(ctl.http_addr).await.unwrap();
+    // Announce a body and never send it.
+    s.write_all(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
