@@ -69,6 +69,11 @@ async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Res
     let start = Instant::now();
     let resp = next.run(req).await;
     if path.starts_with("/v1/") {
+        // Only known paths become label values (no cardinality explosion from random URLs).
+        let path = match path.as_str() {
+            "/v1/cert.pem" | "/v1/certs" | "/v1/verify" | "/v1/rotate" => path,
+            _ => "other".to_owned(),
+        };
         state
             .metrics
             .http_requests
@@ -325,6 +330,8 @@ async fn rate_limit(State(state): State<ApiState>, req: Request, next: Next) -> 
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // Bounded key size: at most 65 536 keys of at most ~200 bytes.
+    let forwarded: String = forwarded.chars().take(MAX_FORWARDED_CHARS).collect();
     let key = format!("{}|{forwarded}", req.uri().path());
     match state.limiter.check(&key) {
         Ok(remaining) => {
@@ -356,6 +363,7 @@ pub struct RateLimiter {
 }
 
 const MAX_KEYS: usize = 65_536;
+const MAX_FORWARDED_CHARS: usize = 180;
 
 impl RateLimiter {
     /// `rate` requests per second (≤ 0: unlimited), `burst` more at once.

@@ -290,3 +290,13 @@ async fn slow_request_times_out() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn unknown_paths_do_not_create_metric_series() {
+    let (_server, _client, ctl) = setup().await;
+    let (code, _, _) = http(ctl.http_addr, "GET", "/v1/random-123", &[], b"").await;
+    assert_eq!(code, 404);
+    let (_, _, body) = http(ctl.metrics_addr, "GET", "/metrics", &[], b"").await;
+    assert!(!body.contains("random-123"));
+    assert!(body.contains("path=\"other\",code=\"404\""), "{body}");
+}
