@@ -37,7 +37,9 @@ use tokio::sync::broadcast;
 
 use crate::keys::{Keys, truncate};
 use crate::metrics::{ConditionLabels, Metrics};
-use crate::secret_merge::{ANNOTATION_UNSEALED_FROM, Plan, may_write, plan, recorded_digest};
+use crate::secret_merge::{
+    ANNOTATION_UNSEALED_FROM, Plan, SecretIndex, may_write, plan, recorded_digest,
+};
 use crate::status::{self, Outcome};
 
 /// Unexpected internal failures of a reconcile (API and unseal failures are outcomes instead).
@@ -68,6 +70,10 @@ pub struct Context {
     key_failed: Mutex<HashSet<ObjectRef<SealedSecret>>>,
     /// `condition_info` series written: object -> its `app.kubernetes.io/instance` label.
     gauges: Mutex<HashMap<ObjectRef<SealedSecret>, String>>,
+    /// Digests of Secrets sealant wrote, from the Secret watch.
+    index: Arc<SecretIndex>,
+    /// Whether the Secret watch (and so the index) runs.
+    index_enabled: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
@@ -92,6 +98,8 @@ impl Context {
             retries: Mutex::new(HashMap::new()),
             key_failed: Mutex::new(HashSet::new()),
             gauges: Mutex::new(HashMap::new()),
+            index: Arc::new(SecretIndex::default()),
+            index_enabled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -358,6 +366,14 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let digest = digest(ss, ctx.accept_v1_data);
 
+    // Known in sync from the Secret watch: no request, no decryption. At startup, wait (briefly)
+    // for the first list of Secrets so a restart over synced objects costs no request at all.
+    if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), ctx.index.wait_synced()).await;
+    }
+    if ctx.index.in_sync(&namespace, &name, &digest, &uid) {
+        return Ok(Pass::ready(false));
+    }
     let existing = match secrets.get_opt(&name).await {
         Ok(e) => e,
         Err(e) => {
@@ -581,8 +597,17 @@ pub async fn run(
         let mut controller = Controller::new(ss_api, wc.clone())
             .with_config(ControllerConfig::default().concurrency(opts.workers));
         if !opts.skip_recreate {
+            ctx.index_enabled
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            let index = ctx.index.clone();
             let secrets = watcher::watcher(secret_api, wc)
                 .default_backoff()
+                .map(move |ev| {
+                    if let Ok(ev) = &ev {
+                        index.observe(ev);
+                    }
+                    ev
+                })
                 .touched_objects();
             let store = controller.store();
             controller =

@@ -160,6 +160,117 @@ fn same(a: &Secret, b: &Secret) -> bool {
         && type_of(a) == type_of(b)
 }
 
+/// What the Secret watch tells about Secrets sealant wrote: per `namespace/name`, the recorded
+/// digest and the uids of controlling owners. Only those few strings are kept (no data, no other
+/// annotations), so a reconcile whose Secret is known to be in sync needs no API request.
+#[derive(Debug)]
+pub struct SecretIndex {
+    entries: std::sync::Mutex<IndexState>,
+    synced: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for SecretIndex {
+    fn default() -> Self {
+        SecretIndex {
+            entries: Default::default(),
+            synced: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct IndexState {
+    live: std::collections::HashMap<(String, String), IndexEntry>,
+    relisting: Option<std::collections::HashMap<(String, String), IndexEntry>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IndexEntry {
+    digest: String,
+    controllers: Vec<String>,
+}
+
+impl SecretIndex {
+    fn entry(
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Option<((String, String), IndexEntry)> {
+        let digest = meta
+            .annotations
+            .as_ref()?
+            .get(ANNOTATION_UNSEALED_FROM)?
+            .clone();
+        let key = (meta.namespace.clone()?, meta.name.clone()?);
+        let controllers = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|o| o.controller == Some(true))
+            .map(|o| o.uid.clone())
+            .collect();
+        Some((
+            key,
+            IndexEntry {
+                digest,
+                controllers,
+            },
+        ))
+    }
+
+    fn key(
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Option<(String, String)> {
+        Some((meta.namespace.clone()?, meta.name.clone()?))
+    }
+
+    /// Applies one watch event.
+    pub fn observe<K: kube::Resource>(&self, event: &kube::runtime::watcher::Event<K>) {
+        use kube::runtime::watcher::Event;
+        let mut st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Init => st.relisting = Some(Default::default()),
+            Event::InitApply(o) => {
+                if let (Some(map), Some((k, v))) = (st.relisting.as_mut(), Self::entry(o.meta())) {
+                    map.insert(k, v);
+                }
+            }
+            Event::InitDone => {
+                if let Some(map) = st.relisting.take() {
+                    st.live = map;
+                }
+                self.synced.send_replace(true);
+            }
+            Event::Apply(o) => match (Self::entry(o.meta()), Self::key(o.meta())) {
+                (Some((k, v)), _) => {
+                    st.live.insert(k, v);
+                }
+                (None, Some(k)) => {
+                    st.live.remove(&k);
+                }
+                _ => {}
+            },
+            Event::Delete(o) => {
+                if let Some(k) = Self::key(o.meta()) {
+                    st.live.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Waits until the first full list of Secrets has been seen.
+    pub async fn wait_synced(&self) {
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Whether the Secret `namespace/name` is known to carry `digest` and be controlled by `uid`.
+    pub fn in_sync(&self, namespace: &str, name: &str, digest: &str, uid: &str) -> bool {
+        let st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        st.live
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .is_some_and(|e| e.digest == digest && e.controllers.iter().any(|c| c == uid))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +392,28 @@ mod tests {
             plan(Some(&existing), secret(&[("a", "1")], &[], Some("u")), "u"),
             Plan::Immutable
         ));
+    }
+
+    #[test]
+    fn index_follows_watch_events() {
+        use kube::runtime::watcher::Event;
+        let idx = SecretIndex::default();
+        let mut s = secret(
+            &[("a", "1")],
+            &[(ANNOTATION_UNSEALED_FROM, "d1")],
+            Some("u"),
+        );
+        idx.observe(&Event::<Secret>::Init);
+        idx.observe(&Event::InitApply(s.clone()));
+        assert!(!idx.in_sync("ns", "s", "d1", "u"), "not before InitDone");
+        idx.observe(&Event::<Secret>::InitDone);
+        assert!(idx.in_sync("ns", "s", "d1", "u"));
+        assert!(!idx.in_sync("ns", "s", "d2", "u"));
+        assert!(!idx.in_sync("ns", "s", "d1", "other"));
+        s.metadata.owner_references = None;
+        idx.observe(&Event::Apply(s.clone()));
+        assert!(!idx.in_sync("ns", "s", "d1", "u"));
+        idx.observe(&Event::Delete(s));
+        assert!(!idx.in_sync("ns", "s", "d1", "u"));
     }
 }

@@ -63,6 +63,12 @@ async fn restart_over_synced_objects_writes_nothing() {
         .filter(|((v, _), _)| v.is_write())
         .collect();
     assert!(writes.is_empty(), "a restart wrote: {writes:?}");
+    // Synced objects are known from the Secret watch: only the failing one reads its Secret.
+    assert!(
+        server.count(Verb::Get, "secrets") <= 1,
+        "{:?}",
+        server.counts()
+    );
     // No decryption either, except the one failing object (it has no Secret digest).
     let text = ctl.metrics.encode();
     let line = text
