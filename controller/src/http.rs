@@ -369,13 +369,13 @@ impl RateLimiter {
     /// `rate` requests per second (≤ 0: unlimited), `burst` more at once.
     pub fn new(rate: f64, burst: u32) -> Self {
         let interval = if rate > 0.0 {
-            Duration::from_secs_f64(1.0 / rate)
+            Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::from_secs(86_400))
         } else {
             Duration::ZERO
         };
         RateLimiter {
             interval,
-            tolerance: interval * burst,
+            tolerance: interval.checked_mul(burst).unwrap_or(Duration::MAX),
             burst,
             tat: Mutex::new(HashMap::new()),
         }
@@ -412,7 +412,11 @@ impl RateLimiter {
                 h.insert(k, v);
             }
         };
-        set(h, "x-ratelimit-limit", (self.burst + 1).to_string());
+        set(
+            h,
+            "x-ratelimit-limit",
+            self.burst.saturating_add(1).to_string(),
+        );
         set(h, "x-ratelimit-remaining", remaining.to_string());
         if let Some(after) = retry_after {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;
@@ -435,6 +439,14 @@ mod tests {
         let retry = l.check("a").unwrap_err();
         assert!(retry <= Duration::from_millis(500));
         assert!(l.check("b").is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn tiny_rate_does_not_panic() {
+        let l = RateLimiter::new(1e-300, 1);
+        assert!(l.check("a").is_ok());
+        let l = RateLimiter::new(1e-9, u32::MAX);
+        assert!(l.check("a").is_ok());
     }
 
     #[test]

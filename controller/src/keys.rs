@@ -225,8 +225,10 @@ impl KeyManager {
                     }
                 }
                 _ = sleep_until(wake), if wake.is_some() => {
-                    self.retry_generation = None;
-                    self.generate("renewal").await;
+                    let retry = self.retry_generation.take().is_some();
+                    if retry || self.renewal_due() {
+                        self.generate("renewal").await;
+                    }
                 }
             }
         }
@@ -403,10 +405,33 @@ impl KeyManager {
         let state = self.tx.borrow();
         let newest = state.keyring.newest()?.ordering_time;
         let period = time::Duration::try_from(self.opts.renew_period).ok()?;
-        let due = newest + period;
-        let wait = due - OffsetDateTime::now_utc();
-        let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
-        Some(tokio::time::Instant::now() + wait)
+        // Waits are capped (and re-evaluated on waking) so huge periods cannot overflow.
+        const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+        let wait = match newest.checked_add(period) {
+            Some(due) => {
+                Duration::try_from(due - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO)
+            }
+            None => MAX_WAIT,
+        };
+        Some(tokio::time::Instant::now() + wait.min(MAX_WAIT))
+    }
+
+    /// Whether the newest key is older than the renewal period.
+    fn renewal_due(&self) -> bool {
+        if self.opts.renew_period.is_zero() {
+            return false;
+        }
+        let state = self.tx.borrow();
+        let Some(newest) = state.keyring.newest() else {
+            return true;
+        };
+        let Ok(period) = time::Duration::try_from(self.opts.renew_period) else {
+            return false;
+        };
+        newest
+            .ordering_time
+            .checked_add(period)
+            .is_some_and(|due| due <= OffsetDateTime::now_utc())
     }
 
     /// Generates a key, stores it as a key Secret and adds it to the keyring.
