@@ -32,6 +32,91 @@ pub const ANNOTATION_KEY_IDS: &str = "sealant.dev/key-ids";
 /// At most this many entries of [`ANNOTATION_KEY_IDS`] are read or written.
 pub const MAX_KEY_ID_HINTS: usize = 8;
 
+/// sealant's annotation on a SealedSecret's top-level metadata: a short, non-secret fingerprint
+/// of the scope and the OAEP label (namespace/name) its values were sealed for, written by
+/// [`sealed_for`]. Offline checks compare it with the object's current name, namespace and
+/// scope annotations (see [`check_sealed_for`]) to catch objects renamed, moved or re-scoped
+/// after sealing, without any private key.
+///
+/// Like [`ANNOTATION_KEY_IDS`] it is only a hint: it does not authenticate anything (anyone can
+/// edit it), and the controller ignores it.
+pub const ANNOTATION_SEALED_FOR: &str = "sealant.dev/sealed-for";
+
+/// Prefix (format version) of [`ANNOTATION_SEALED_FOR`] values.
+const SEALED_FOR_PREFIX: &str = "v1:";
+
+/// The [`ANNOTATION_SEALED_FOR`] value for values sealed under `scope` for `namespace`/`name`:
+/// `v1:` and the first 8 bytes of SHA-256 over
+/// `"sealant.dev/sealed-for\0" || scope || "\0" || label`, in lower-case hex.
+///
+/// The label is what the scope makes of the names (`namespace/name`, `namespace`, or empty),
+/// so names a scope ignores do not change the fingerprint.
+pub fn sealed_for(scope: Scope, namespace: &str, name: &str) -> String {
+    let mut input = Vec::with_capacity(64);
+    input.extend_from_slice(ANNOTATION_SEALED_FOR.as_bytes());
+    input.push(0);
+    input.extend_from_slice(scope.as_str().as_bytes());
+    input.push(0);
+    input.extend_from_slice(&scope.label(namespace, name));
+    let hash = sealant_crypto::sha256(&input);
+    let mut out = String::from(SEALED_FOR_PREFIX);
+    for b in &hash[..8] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// What [`check_sealed_for`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedForCheck {
+    /// No (readable) [`ANNOTATION_SEALED_FOR`]: sealed by upstream, raw-sealed by hand, or
+    /// merged into an object that had none; nothing can be said offline.
+    NotRecorded,
+    /// The fingerprint matches the current scope, namespace and name.
+    Matches,
+    /// The fingerprint matches the current namespace and name under another scope: the scope
+    /// annotations were changed after sealing.
+    ScopeChanged {
+        /// The scope the values were sealed for.
+        sealed_as: Scope,
+        /// The scope the annotations declare now.
+        declared: Scope,
+    },
+    /// No scope matches: the object was renamed or moved to another namespace after sealing
+    /// (or the annotation was edited).
+    Moved,
+}
+
+/// Compares [`ANNOTATION_SEALED_FOR`] in `annotations` (top-level metadata) with the object's
+/// current `namespace`, `name` and scope annotations.
+pub fn check_sealed_for(
+    annotations: &BTreeMap<String, String>,
+    namespace: &str,
+    name: &str,
+) -> SealedForCheck {
+    let Some(recorded) = annotations
+        .get(ANNOTATION_SEALED_FOR)
+        .map(|v| v.trim())
+        .filter(|v| v.len() == SEALED_FOR_PREFIX.len() + 16 && v.starts_with(SEALED_FOR_PREFIX))
+    else {
+        return SealedForCheck::NotRecorded;
+    };
+    let declared = scope_from_annotations(annotations);
+    if sealed_for(declared, namespace, name) == recorded {
+        return SealedForCheck::Matches;
+    }
+    match Scope::ALL
+        .into_iter()
+        .find(|s| *s != declared && sealed_for(*s, namespace, name) == recorded)
+    {
+        Some(sealed_as) => SealedForCheck::ScopeChanged {
+            sealed_as,
+            declared,
+        },
+        None => SealedForCheck::Moved,
+    }
+}
+
 /// The scope declared by annotations, as upstream: `cluster-wide: "true"` first, then
 /// `namespace-wide: "true"` (exact string match), else strict.
 pub fn scope_from_annotations(annotations: &BTreeMap<String, String>) -> Scope {
@@ -126,6 +211,53 @@ mod tests {
         assert_eq!(
             scope_from_annotations(&map(&[(ANNOTATION_CLUSTER_WIDE, "True")])),
             Scope::Strict
+        );
+    }
+
+    #[test]
+    fn sealed_for_detects_rename_move_and_rescope() {
+        let fp = sealed_for(Scope::Strict, "prod", "db");
+        assert!(fp.starts_with("v1:") && fp.len() == 19, "{fp}");
+        assert_ne!(fp, sealed_for(Scope::Strict, "prod", "db2"));
+        assert_ne!(fp, sealed_for(Scope::NamespaceWide, "prod", "db"));
+        // Names a scope ignores do not change the fingerprint.
+        assert_eq!(
+            sealed_for(Scope::NamespaceWide, "prod", "a"),
+            sealed_for(Scope::NamespaceWide, "prod", "b")
+        );
+        assert_eq!(
+            sealed_for(Scope::ClusterWide, "x", "a"),
+            sealed_for(Scope::ClusterWide, "", "")
+        );
+
+        let ann = map(&[(ANNOTATION_SEALED_FOR, &fp)]);
+        assert_eq!(
+            check_sealed_for(&ann, "prod", "db"),
+            SealedForCheck::Matches
+        );
+        assert_eq!(
+            check_sealed_for(&ann, "prod", "other"),
+            SealedForCheck::Moved
+        );
+        assert_eq!(check_sealed_for(&ann, "dev", "db"), SealedForCheck::Moved);
+        let widened = map(&[
+            (ANNOTATION_SEALED_FOR, &fp),
+            (ANNOTATION_CLUSTER_WIDE, "true"),
+        ]);
+        assert_eq!(
+            check_sealed_for(&widened, "prod", "db"),
+            SealedForCheck::ScopeChanged {
+                sealed_as: Scope::Strict,
+                declared: Scope::ClusterWide
+            }
+        );
+        assert_eq!(
+            check_sealed_for(&map(&[]), "prod", "db"),
+            SealedForCheck::NotRecorded
+        );
+        assert_eq!(
+            check_sealed_for(&map(&[(ANNOTATION_SEALED_FOR, "junk")]), "prod", "db"),
+            SealedForCheck::NotRecorded
         );
     }
 

@@ -49,8 +49,9 @@ mod unseal;
 pub use annotations::{
     ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_KUBECFG_LAST_APPLIED,
     ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_MANAGED, ANNOTATION_NAMESPACE_WIDE,
-    ANNOTATION_PATCH, ANNOTATION_SKIP_SET_OWNER_REFERENCES, LABEL_SEALED_SECRETS_KEY,
-    MAX_KEY_ID_HINTS, key_ids_from_annotations, scope_from_annotations,
+    ANNOTATION_PATCH, ANNOTATION_SEALED_FOR, ANNOTATION_SKIP_SET_OWNER_REFERENCES,
+    LABEL_SEALED_SECRETS_KEY, MAX_KEY_ID_HINTS, SealedForCheck, check_sealed_for,
+    key_ids_from_annotations, scope_from_annotations, sealed_for,
 };
 pub use error::Error;
 pub use keys::{key_secret, keyring_from_documents};

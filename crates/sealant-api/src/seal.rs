@@ -9,8 +9,8 @@ use sealant_crypto::{Certificate, Scope, encode_value, seal};
 use crate::annotations::{format_key_ids, parse_key_ids, set_scope_annotations};
 use crate::{
     ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_KUBECFG_LAST_APPLIED,
-    ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_NAMESPACE_WIDE, Error, SealedSecret,
-    SealedSecretSpec, SecretTemplateSpec, scope_from_annotations,
+    ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_NAMESPACE_WIDE, ANNOTATION_SEALED_FOR, Error,
+    SealedSecret, SealedSecretSpec, SecretTemplateSpec, scope_from_annotations, sealed_for,
 };
 
 /// How to seal a Secret (the relevant `kubeseal` flags).
@@ -34,7 +34,7 @@ pub struct SealOptions {
 /// Seals a Secret manifest for the holder of `cert`'s private key.
 ///
 /// Top-level metadata gets the name, the namespace, the scope annotation (non-strict scopes
-/// only) and [`ANNOTATION_KEY_IDS`]; `spec.template.metadata` is the input's metadata minus
+/// only), [`ANNOTATION_KEY_IDS`] and [`ANNOTATION_SEALED_FOR`]; `spec.template.metadata` is the input's metadata minus
 /// last-applied annotations, ownerReferences and server-set fields; `data` items are sealed,
 /// then `stringData` items (which win on a name clash).
 ///
@@ -94,6 +94,10 @@ pub fn seal_secret(
         ANNOTATION_KEY_IDS.to_owned(),
         cert.key_id().as_str().to_owned(),
     );
+    top_annotations.insert(
+        ANNOTATION_SEALED_FOR.to_owned(),
+        sealed_for(scope, namespace.as_deref().unwrap_or_default(), &name),
+    );
 
     let mut ss = SealedSecret::new(
         &name,
@@ -120,6 +124,12 @@ pub fn seal_secret(
 /// input stay byte-identical. The input's template labels and annotations are merged into the
 /// existing template (scope and last-applied annotations excepted), and the new key id is put
 /// first in [`ANNOTATION_KEY_IDS`].
+///
+/// [`ANNOTATION_SEALED_FOR`] is added only when every value is now known to be sealed for the
+/// object's label: the object had no other items, or it already carried the same fingerprint. An
+/// existing different fingerprint is kept (the old items were sealed for something else, and an
+/// offline check should keep saying so); an object without one whose other items were sealed
+/// elsewhere (e.g. by upstream) does not get one.
 pub fn merge_into(
     existing: &mut SealedSecret,
     secret: &Secret,
@@ -144,7 +154,21 @@ pub fn merge_into(
 
     let label = scope.label(&namespace, &name);
     let sealed = seal_items(secret, cert, &label)?;
+    let fingerprint = sealed_for(scope, &namespace, &name);
+    let others_unknown = existing
+        .spec
+        .encrypted_data
+        .keys()
+        .any(|item| !sealed.contains_key(item))
+        || existing.spec.data.is_some();
     existing.spec.encrypted_data.extend(sealed);
+    let annotations = existing
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    if !annotations.contains_key(ANNOTATION_SEALED_FOR) && !others_unknown {
+        annotations.insert(ANNOTATION_SEALED_FOR.to_owned(), fingerprint);
+    }
 
     let template = &mut existing.spec.template.metadata;
     if let Some(labels) = secret.metadata.labels.as_ref().filter(|l| !l.is_empty()) {
@@ -258,4 +282,79 @@ fn seal_items(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SealedForCheck, check_sealed_for};
+    use k8s_openapi::ByteString;
+    use sealant_crypto::{CertOptions, PrivateKey};
+
+    fn secret(name: &str, items: &[&str]) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some(name.to_owned());
+        s.metadata.namespace = Some("prod".to_owned());
+        s.data = Some(
+            items
+                .iter()
+                .map(|i| ((*i).to_owned(), ByteString(b"v".to_vec())))
+                .collect(),
+        );
+        s
+    }
+
+    fn fingerprint(ss: &SealedSecret) -> Option<String> {
+        ss.metadata
+            .annotations
+            .as_ref()?
+            .get(ANNOTATION_SEALED_FOR)
+            .cloned()
+    }
+
+    #[test]
+    fn sealed_for_is_recorded_and_kept_honest_by_merge() {
+        let key = PrivateKey::generate(2048).unwrap();
+        let cert = Certificate::self_signed(
+            &key,
+            &CertOptions::default(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let opts = SealOptions::default();
+        let ss = seal_secret(&secret("db", &["a"]), &cert, &opts).unwrap();
+        assert_eq!(
+            fingerprint(&ss).as_deref(),
+            Some(sealed_for(Scope::Strict, "prod", "db").as_str())
+        );
+        let top = ss.metadata.annotations.clone().unwrap();
+        assert_eq!(
+            check_sealed_for(&top, "prod", "db"),
+            SealedForCheck::Matches
+        );
+
+        // Merging into an object with the same fingerprint keeps it.
+        let mut merged = ss.clone();
+        merge_into(&mut merged, &secret("x", &["b"]), &cert, &opts).unwrap();
+        assert_eq!(fingerprint(&merged), fingerprint(&ss));
+
+        // An upstream object (no annotations) with other items does not get one...
+        let mut upstream = ss.clone();
+        upstream.metadata.annotations = None;
+        merge_into(&mut upstream, &secret("db", &["b"]), &cert, &opts).unwrap();
+        assert_eq!(fingerprint(&upstream), None);
+        // ...unless every item is (re)sealed now.
+        let mut upstream = ss.clone();
+        upstream.metadata.annotations = None;
+        merge_into(&mut upstream, &secret("db", &["a", "b"]), &cert, &opts).unwrap();
+        assert_eq!(fingerprint(&upstream), fingerprint(&ss));
+
+        // A renamed object keeps its old fingerprint, so the rename stays visible offline.
+        let mut renamed = ss.clone();
+        renamed.metadata.name = Some("db2".to_owned());
+        merge_into(&mut renamed, &secret("db2", &["b"]), &cert, &opts).unwrap();
+        assert_eq!(fingerprint(&renamed), fingerprint(&ss));
+        let top = renamed.metadata.annotations.clone().unwrap();
+        assert_eq!(check_sealed_for(&top, "prod", "db2"), SealedForCheck::Moved);
+    }
 }

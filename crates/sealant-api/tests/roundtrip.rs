@@ -119,9 +119,16 @@ fn template_metadata_is_copied_and_stripped() {
     assert!(t.metadata.self_link.is_none());
     assert!(t.metadata.creation_timestamp.is_none());
     assert!(t.metadata.deletion_grace_period_seconds.is_none());
-    // Top level: name, namespace, annotations (key ids only for strict); no labels.
+    // Top level: name, namespace, annotations (key ids and sealed-for only for strict); no labels.
     assert!(ss.metadata.labels.is_none());
-    assert_eq!(ss.metadata.annotations.as_ref().map(BTreeMap::len), Some(1));
+    let top = ss.metadata.annotations.as_ref().expect("annotations");
+    assert_eq!(
+        top.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec![
+            sealant_api::ANNOTATION_KEY_IDS,
+            sealant_api::ANNOTATION_SEALED_FOR
+        ]
+    );
     let yaml = sealant_api::to_yaml(&ss).expect("yaml");
     assert!(!yaml.contains("SECRET"), "last-applied leaked:\n{yaml}");
 

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use sealant_api::{
-    ANNOTATION_KEY_IDS, Certificate, SealOptions, UnsealOptions, parse_stream, seal_secret,
-    sealed_secret_from_value, to_yaml, unseal,
+    ANNOTATION_KEY_IDS, ANNOTATION_SEALED_FOR, Certificate, SealOptions, UnsealOptions,
+    parse_stream, seal_secret, sealed_secret_from_value, to_yaml, unseal,
 };
 use sealant_crypto::KeyEntry;
 
@@ -47,13 +47,20 @@ fn shape_lines(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        // sealant adds `metadata.annotations: {sealant.dev/key-ids: …}` at the top level.
+        // sealant adds `metadata.annotations: {sealant.dev/key-ids: …, sealant.dev/sealed-for: …}`
+        // at the top level.
         if line == "  annotations:"
             && lines
                 .peek()
                 .is_some_and(|l| l.trim_start().starts_with(ANNOTATION_KEY_IDS))
         {
             lines.next();
+            if lines
+                .peek()
+                .is_some_and(|l| l.trim_start().starts_with(ANNOTATION_SEALED_FOR))
+            {
+                lines.next();
+            }
             continue;
         }
         let trimmed = line.trim_start();
@@ -80,12 +87,13 @@ fn sealing_the_vector_input_reproduces_its_layout() {
         shape_lines(VECTOR_SEALED),
         "got:\n{yaml}"
     );
-    // The only extra lines are the key-id annotation.
+    // The only extra lines are the key-id and sealed-for annotations.
     let extra = yaml.lines().count() - VECTOR_SEALED.lines().count();
-    assert_eq!(extra, 2, "got:\n{yaml}");
+    assert_eq!(extra, 3, "got:\n{yaml}");
     assert!(yaml.contains(&format!(
-        "  annotations:\n    {ANNOTATION_KEY_IDS}: {}\n",
-        cert.key_id()
+        "  annotations:\n    {ANNOTATION_KEY_IDS}: {}\n    {ANNOTATION_SEALED_FOR}: {}\n",
+        cert.key_id(),
+        sealant_api::sealed_for(sealant_api::Scope::Strict, "prod", "webapp")
     )));
     // Each ciphertext is one unquoted line.
     for line in yaml.lines().filter(|l| l.contains(": Ag")) {
