@@ -7,8 +7,12 @@
 mod cert;
 mod certsrc;
 mod completions;
+mod edit;
+mod guard;
 mod io;
 mod keys;
+mod kubeseal;
+mod multi;
 mod seal;
 mod unseal;
 
@@ -55,6 +59,17 @@ enum Command {
     /// would create.
     #[command(after_help = unseal::EXAMPLES)]
     Unseal(unseal::UnsealArgs),
+    /// Add or replace one item of a SealedSecret file in place (other items stay byte-identical).
+    #[command(after_help = edit::SET_EXAMPLES)]
+    Set(edit::SetArgs),
+    /// Remove one item of a SealedSecret file in place.
+    #[command(after_help = edit::UNSET_EXAMPLES)]
+    Unset(edit::UnsetArgs),
+    /// Find plaintext Secrets in files, directories or the git index (pre-commit hook).
+    #[command(after_help = guard::EXAMPLES)]
+    Guard(guard::GuardArgs),
+    /// Run with kubeseal's flags and defaults (also: invoke sealant as `kubeseal`).
+    Kubeseal(kubeseal::KubesealArgs),
     /// Manage sealing keys.
     #[command(subcommand, after_help = keys::EXAMPLES)]
     Keys(keys::KeysCommand),
@@ -85,14 +100,27 @@ impl From<OutputFormat> for sealant_api::Format {
 }
 
 fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next();
+    if kubeseal::invoked_as_kubeseal(argv0.as_ref()) {
+        return exit(kubeseal::main_from(std::env::args_os()));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Set(args) => edit::run_set(&args),
+        Command::Unset(args) => edit::run_unset(&args),
+        Command::Guard(args) => guard::run(&args),
+        Command::Kubeseal(args) => kubeseal::run(&args),
         Command::Seal(args) => seal::run(&args),
         Command::Unseal(args) => unseal::run(&args),
         Command::Keys(cmd) => keys::run(&cmd),
         Command::Cert(cmd) => cert::run(&cmd),
         Command::Completions(args) => completions::run(&args),
     };
+    exit(result)
+}
+
+/// Success, or the error as one `error: ` line on stderr and exit code 1.
+fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

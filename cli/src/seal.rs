@@ -44,13 +44,15 @@ pub struct SealArgs {
     /// Certificate to seal with: a PEM file, or an http(s):// URL (e.g. the controller's
     /// /v1/cert.pem). Expired certificates are refused. kubeseal's SEALED_SECRETS_CERT is also
     /// read.
+    /// Repeat `--cert` (with --out-dir) to seal for several clusters in one run.
     #[arg(
         long,
         env = "SEALANT_CERT",
         value_name = "PATH|URL",
-        hide_env_values = true
+        hide_env_values = true,
+        action = clap::ArgAction::Append
     )]
-    pub cert: Option<String>,
+    pub cert: Vec<String>,
 
     /// Input Secret manifest(s); `-` or no flag reads stdin.
     #[arg(short = 'f', long = "file", alias = "secret-file", value_name = "FILE")]
@@ -106,6 +108,17 @@ pub struct SealArgs {
     /// With --raw: the file holding the value (`KEY=PATH` is accepted; the key is ignored).
     #[arg(long, value_name = "FILE", requires = "raw")]
     pub from_file: Option<String>,
+
+    /// Multi-cluster: write one file per certificate (cluster) and Secret under DIR, all or
+    /// nothing. Paths follow --out-template.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "raw", "merge_into"])]
+    pub out_dir: Option<PathBuf>,
+
+    /// With --out-dir: relative output path; placeholders {cluster} (certificate file stem),
+    /// {keyid}, {namespace}, {name}, {ext} (yaml|json). Objects mapping to the same path are
+    /// written as one stream.
+    #[arg(long, value_name = "TEMPLATE", requires = "out_dir", default_value = crate::multi::DEFAULT_TEMPLATE)]
+    pub out_template: String,
 }
 
 /// The three scopes, as command-line values.
@@ -130,7 +143,10 @@ impl From<CliScope> for Scope {
 }
 
 pub fn run(args: &SealArgs) -> Result<()> {
-    let cert_spec = cert_spec(args.cert.as_deref());
+    if args.cert.len() > 1 || args.out_dir.is_some() {
+        return crate::multi::run(args);
+    }
+    let cert_spec = cert_spec(args.cert.first().map(String::as_str));
     if args.raw {
         return run_raw(args, &cert_spec);
     }
@@ -154,7 +170,7 @@ pub fn run(args: &SealArgs) -> Result<()> {
     io::emit(args.out.as_deref(), out.as_bytes())
 }
 
-fn seal_options(args: &SealArgs) -> SealOptions {
+pub(crate) fn seal_options(args: &SealArgs) -> SealOptions {
     SealOptions {
         scope: args.scope.map(Scope::from),
         name: args.name.clone(),
@@ -165,7 +181,10 @@ fn seal_options(args: &SealArgs) -> SealOptions {
 }
 
 /// `-o` if given; else JSON for a `-w` file named `*.json`; else YAML.
-fn output_format(explicit: Option<OutputFormat>, out: Option<&Path>) -> sealant_api::Format {
+pub(crate) fn output_format(
+    explicit: Option<OutputFormat>,
+    out: Option<&Path>,
+) -> sealant_api::Format {
     let by_extension = out
         .and_then(Path::extension)
         .filter(|e| e.eq_ignore_ascii_case("json"))
@@ -213,7 +232,7 @@ pub fn read_stream(source: &Source, text: &str, what: &str) -> Result<Vec<Docume
 }
 
 /// Parses the input stream into Secrets; errors name the file and document.
-fn read_secrets(source: &Source, text: &str) -> Result<Vec<(Document, Secret)>> {
+pub(crate) fn read_secrets(source: &Source, text: &str) -> Result<Vec<(Document, Secret)>> {
     let docs = read_stream(source, text, "Secrets")?;
     docs.into_iter()
         .map(|doc| {

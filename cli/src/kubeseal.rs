@@ -1,0 +1,265 @@
+//! `kubeseal` compatibility: when run as `kubeseal` (e.g. through a symlink) or as
+//! `sealant kubeseal …`, accept kubeseal's common flags with kubeseal's defaults (JSON output,
+//! `-w x.yaml` forces YAML, `--merge-into` writes JSON unless `-o yaml`) and map them onto
+//! `sealant seal` and `sealant unseal`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser};
+
+use crate::OutputFormat;
+use crate::certsrc::{KUBESEAL_CERT_ENV, load_certificate};
+use crate::io;
+use crate::seal::{self, CliScope, SealArgs};
+use crate::unseal::{self, UnsealArgs};
+
+/// kubeseal's flags (the common ones; see the README for what is not supported).
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
+pub struct KubesealArgs {
+    /// Certificate: a file path, or an http(s)/file URL.
+    #[arg(long, env = KUBESEAL_CERT_ENV, hide_env_values = true, value_name = "PATH|URL")]
+    pub cert: Option<String>,
+
+    /// Output format: json or yaml.
+    #[arg(short = 'o', long = "format", default_value = "json")]
+    pub format: String,
+
+    /// Output file (a .yaml/.yml name forces YAML).
+    #[arg(short = 'w', long = "sealed-secret-file", value_name = "FILE")]
+    pub sealed_secret_file: Option<PathBuf>,
+
+    /// Input file (default stdin).
+    #[arg(short = 'f', long = "secret-file", value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Print the certificate instead of sealing.
+    #[arg(long)]
+    pub fetch_cert: bool,
+
+    /// Allow Secrets with no data items.
+    #[arg(long)]
+    pub allow_empty_data: bool,
+
+    /// Validate the input SealedSecrets with the controller.
+    #[arg(long)]
+    pub validate: bool,
+
+    /// Merge the input's items into this SealedSecret file, in place.
+    #[arg(long, value_name = "FILE")]
+    pub merge_into: Option<PathBuf>,
+
+    /// Seal one value and print its base64.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Name (required with --raw and strict scope; else overrides metadata.name).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+
+    /// With --raw: the file holding the value (`KEY=PATH` accepted).
+    #[arg(long, value_name = "[KEY=]PATH")]
+    pub from_file: Vec<String>,
+
+    /// strict, namespace-wide or cluster-wide ("" means strict).
+    #[arg(long, default_value = "")]
+    pub scope: String,
+
+    /// Re-encrypt the input SealedSecrets with the controller's newest key.
+    #[arg(long, alias = "rotate")]
+    pub re_encrypt: bool,
+
+    /// Decrypt the input SealedSecret offline with --recovery-private-key.
+    #[arg(long)]
+    pub recovery_unseal: bool,
+
+    /// Private key file(s) for --recovery-unseal (repeat or separate with commas).
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub recovery_private_key: Vec<PathBuf>,
+
+    /// The controller's Service name (for cluster access).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
+    pub controller_name: String,
+
+    /// The controller's namespace (for cluster access).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    pub controller_namespace: String,
+
+    /// Path to a kubeconfig file (for cluster access).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// kubeconfig context (for cluster access).
+    #[arg(long)]
+    pub context: Option<String>,
+
+    /// Print the version.
+    #[arg(long = "version")]
+    pub version: bool,
+}
+
+/// `kubeseal` as its own program name.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubeseal",
+    about = "kubeseal-compatible front end of sealant",
+    max_term_width = 100
+)]
+struct KubesealCli {
+    #[command(flatten)]
+    args: KubesealArgs,
+}
+
+/// Whether the program was started under the name `kubeseal` (e.g. through a symlink).
+pub fn invoked_as_kubeseal(argv0: Option<&OsString>) -> bool {
+    argv0
+        .map(Path::new)
+        .and_then(Path::file_stem)
+        .is_some_and(|s| s == "kubeseal")
+}
+
+/// Parses kubeseal's command line (argv[0] included) and runs it.
+pub fn main_from(args: impl IntoIterator<Item = OsString>) -> Result<()> {
+    run(&KubesealCli::parse_from(args).args)
+}
+
+fn parse_format(value: &str) -> Result<OutputFormat> {
+    match value.to_ascii_lowercase().as_str() {
+        "json" => Ok(OutputFormat::Json),
+        "yaml" => Ok(OutputFormat::Yaml),
+        _ => bail!("unsupported output format: {value}"),
+    }
+}
+
+fn parse_scope(value: &str) -> Result<Option<CliScope>> {
+    match value {
+        "" => Ok(None),
+        "strict" => Ok(Some(CliScope::Strict)),
+        "namespace-wide" => Ok(Some(CliScope::NamespaceWide)),
+        "cluster-wide" => Ok(Some(CliScope::ClusterWide)),
+        _ => bail!("--scope {value:?}: must be one of: strict, namespace-wide, cluster-wide"),
+    }
+}
+
+/// Fails for the kubeseal features that need the cluster and are not available here yet.
+fn not_supported(flag: &str) -> Result<()> {
+    bail!(
+        "{flag} is not supported yet by sealant's kubeseal compatibility (see the README gap list)"
+    )
+}
+
+pub fn run(args: &KubesealArgs) -> Result<()> {
+    if args.version {
+        return io::write_stdout(
+            format!("kubeseal version: sealant-{}\n", env!("CARGO_PKG_VERSION")).as_bytes(),
+        );
+    }
+    // kubeseal's order: --from-file check, output handling, recovery, validate, re-encrypt,
+    // certificate, fetch-cert, merge-into, raw, seal.
+    if !args.from_file.is_empty() && !args.raw {
+        bail!("--from-file requires --raw");
+    }
+    if args.from_file.len() > 1 {
+        bail!("--from-file: only one file can be sealed with --raw");
+    }
+    let mut format = parse_format(&args.format)?;
+    let scope = parse_scope(&args.scope)?;
+    if let Some(out) = &args.sealed_secret_file {
+        let yaml = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if yaml {
+            format = OutputFormat::Yaml;
+        }
+    }
+
+    if args.recovery_unseal {
+        if args.recovery_private_key.is_empty() {
+            bail!("--recovery-unseal needs --recovery-private-key");
+        }
+        return unseal::run(&UnsealArgs {
+            keys: args.recovery_private_key.clone(),
+            file: args.secret_file.clone(),
+            format,
+            accept_deprecated_v1_data: false,
+        });
+    }
+    if !args.recovery_private_key.is_empty() {
+        io::note("warning: --recovery-private-key is ignored without --recovery-unseal");
+    }
+    if args.validate {
+        return not_supported("--validate");
+    }
+    if args.re_encrypt {
+        return not_supported("--re-encrypt");
+    }
+    if args.fetch_cert {
+        let Some(spec) = &args.cert else {
+            return not_supported("--fetch-cert without --cert (fetching from the cluster)");
+        };
+        let pem = load_certificate(spec)?.to_pem();
+        return io::emit(args.sealed_secret_file.as_deref(), pem.as_bytes());
+    }
+
+    let seal_args = SealArgs {
+        cert: args.cert.iter().cloned().collect(),
+        file: args.secret_file.clone(),
+        format: Some(format),
+        out: args.sealed_secret_file.clone(),
+        scope,
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        allow_empty_data: args.allow_empty_data,
+        merge_into: args.merge_into.clone(),
+        raw: args.raw && args.merge_into.is_none(),
+        from_file: args.from_file.first().cloned(),
+        out_dir: None,
+        out_template: crate::multi::DEFAULT_TEMPLATE.to_owned(),
+    };
+    if seal_args.cert.is_empty() {
+        return not_supported("sealing without --cert (fetching the certificate from the cluster)");
+    }
+    seal::run(&seal_args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_valid() {
+        KubesealCli::command().debug_assert();
+    }
+
+    #[test]
+    fn argv0_detection() {
+        assert!(invoked_as_kubeseal(Some(&"/usr/local/bin/kubeseal".into())));
+        assert!(invoked_as_kubeseal(Some(&"kubeseal.exe".into())));
+        assert!(!invoked_as_kubeseal(Some(&"sealant".into())));
+        assert!(!invoked_as_kubeseal(None));
+    }
+
+    #[test]
+    fn formats_and_scopes() {
+        assert_eq!(parse_format("YAML").unwrap(), OutputFormat::Yaml);
+        assert!(parse_format("xml").is_err());
+        assert_eq!(parse_scope("").unwrap(), None);
+        assert!(parse_scope("global").is_err());
+    }
+}
