@@ -154,6 +154,43 @@ pub struct Config {
     #[arg(long, env = "SEALANT_KUBECLIENT_BURST", default_value_t = 100)]
     pub kubeclient_burst: u32,
 
+    /// Elect a leader with a `coordination.k8s.io/v1` Lease in the controller namespace: only
+    /// the leader reconciles and generates keys; every replica serves the HTTP API.
+    #[arg(long, env = "SEALANT_LEADER_ELECT", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "SEALANT_LEADER_ELECT_LEASE_NAME",
+        default_value = "sealant-controller"
+    )]
+    pub leader_elect_lease_name: String,
+
+    /// How long the other replicas wait after the leader's last renewal before taking over.
+    #[arg(long, env = "SEALANT_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+
+    /// How long the leader keeps reconciling without renewing the Lease (less than the lease
+    /// duration).
+    #[arg(long, env = "SEALANT_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// Time between attempts to acquire or renew the Lease.
+    #[arg(long, env = "SEALANT_LEADER_ELECT_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: Duration,
+
+    /// BENCHMARK ONLY: mimic upstream's strategy (ignore key-id hints and try every key, and
+    /// decrypt every object on every start, ignoring the recorded digest). Never use it in a
+    /// cluster; it only exists so the benchmark can compare strategies in one run.
+    #[arg(
+        long,
+        env = "SEALANT_BENCH_NAIVE",
+        hide = true,
+        default_value_t = false
+    )]
+    pub bench_naive: bool,
+
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter).
     #[arg(long, env = "SEALANT_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -253,6 +290,34 @@ impl Config {
             }
         }
         Some(out)
+    }
+
+    /// Leader election settings, or `None` without `--leader-elect`.
+    pub fn election(&self) -> Result<Option<crate::leader::ElectionOptions>, String> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        let name = self.leader_elect_lease_name.trim();
+        if name.is_empty()
+            || name.len() > 253
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return Err(format!(
+                "--leader-elect-lease-name {name:?}: must be 1-253 characters of [a-z0-9.-]"
+            ));
+        }
+        let opts = crate::leader::ElectionOptions {
+            namespace: self.controller_namespace(),
+            name: name.to_owned(),
+            identity: crate::leader::default_identity(),
+            lease_duration: self.leader_elect_lease_duration,
+            renew_deadline: self.leader_elect_renew_deadline,
+            retry_period: self.leader_elect_retry_period,
+        };
+        opts.validate()?;
+        Ok(Some(opts))
     }
 
     /// Parallel reconciles.

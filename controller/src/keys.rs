@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, KeyOrderPriority};
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 
 /// The keys in force.
@@ -146,6 +147,7 @@ pub struct KeyManager {
     version: u64,
     loaded: bool,
     retry_generation: Option<tokio::time::Instant>,
+    leadership: Leadership,
 }
 
 impl KeyManager {
@@ -155,6 +157,7 @@ impl KeyManager {
         opts: KeyOptions,
         recorder: Recorder,
         metrics: Arc<Metrics>,
+        leadership: Leadership,
     ) -> (Self, Keys) {
         let (tx, rx) = watch::channel(Arc::new(KeyState::default()));
         let api = Api::namespaced(client, &opts.namespace);
@@ -176,6 +179,7 @@ impl KeyManager {
                 version: 0,
                 loaded: false,
                 retry_generation: None,
+                leadership,
             },
             Keys(rx),
         )
@@ -202,6 +206,8 @@ impl KeyManager {
         let mut events = std::pin::pin!(futures_util::stream::select(labelled, legacy));
         tokio::pin!(shutdown);
         let mut generate_open = true;
+        let mut lead_rx = self.leadership.subscribe();
+        let mut lead_open = true;
         loop {
             let wake = self.next_generation_at();
             tokio::select! {
@@ -217,8 +223,18 @@ impl KeyManager {
                         Err(e) => tracing::warn!(error = %e, "watching key Secrets failed; retrying"),
                     }
                 }
+                changed = lead_rx.changed(), if lead_open => {
+                    if changed.is_err() {
+                        lead_open = false;
+                    } else if self.leading() {
+                        self.leader_checks().await;
+                    } else {
+                        self.retry_generation = None;
+                    }
+                }
                 req = generate.recv(), if generate_open => {
                     match req {
+                        Some(()) if !self.leading() => tracing::info!("key generation requested on a replica that does not lead; ignored"),
                         Some(()) if self.loaded => self.generate("requested").await,
                         Some(()) => tracing::info!("key generation requested before keys were loaded; ignored"),
                         None => generate_open = false,
@@ -276,11 +292,27 @@ impl KeyManager {
             return;
         }
         self.rebuild().await;
-        if !self.loaded {
+        self.leader_checks().await;
+    }
+
+    fn leading(&self) -> bool {
+        self.leadership.is_leader()
+    }
+
+    /// After a change of keys or of leadership: the leader generates a key when there is none
+    /// (at start, or because every key Secret was deleted or relabelled) or, at start, when the
+    /// newest is older than the cutoff; the keys count as loaded once this is done (leader) or
+    /// once there is a key (follower: the leader generates the first one).
+    async fn leader_checks(&mut self) {
+        if self.synced.len() < 2 {
+            return;
+        }
+        if self.leading() {
             let newest = self.tx.borrow().keyring.newest().map(|e| e.ordering_time);
             let reason = match (newest, self.opts.cutoff) {
-                (None, _) => Some("no keys found"),
-                (Some(t), Some(cutoff)) if t < cutoff => {
+                (None, _) if !self.loaded => Some("no keys found"),
+                (None, _) if self.retry_generation.is_none() => Some("keyring is empty"),
+                (Some(t), Some(cutoff)) if !self.loaded && t < cutoff => {
                     Some("newest key is older than --key-cutoff-time")
                 }
                 _ => None,
@@ -288,6 +320,8 @@ impl KeyManager {
             if let Some(reason) = reason {
                 self.generate(reason).await;
             }
+        }
+        if !self.loaded && (self.leading() || !self.tx.borrow().keyring.is_empty()) {
             self.loaded = true;
             let n = self.tx.borrow().keyring.len();
             tracing::info!(keys = n, namespace = %self.opts.namespace, "sealing keys loaded");
@@ -396,6 +430,9 @@ impl KeyManager {
 
     /// When the next key is due: a failed generation's retry, else newest + renew period.
     fn next_generation_at(&self) -> Option<tokio::time::Instant> {
+        if !self.leading() {
+            return None;
+        }
         if let Some(at) = self.retry_generation {
             return Some(at);
         }
@@ -436,6 +473,9 @@ impl KeyManager {
 
     /// Generates a key, stores it as a key Secret and adds it to the keyring.
     async fn generate(&mut self, why: &str) {
+        if !self.leading() {
+            return;
+        }
         tracing::info!(
             reason = why,
             bits = self.opts.bits,
@@ -479,6 +519,10 @@ impl KeyManager {
                 .annotations
                 .get_or_insert_with(BTreeMap::new)
                 .extend(self.opts.annotations.clone());
+        }
+        // Key generation takes a while: leadership may have moved meanwhile.
+        if !self.leading() {
+            return Err("this replica stopped leading; key not stored".to_owned());
         }
         let created = self
             .api

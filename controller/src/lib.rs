@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod secret_merge;
@@ -42,6 +43,9 @@ pub enum StartError {
     /// Logging could not be set up.
     #[error("cannot set up logging: {0}")]
     Logging(String),
+    /// Flags that do not fit together.
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A running controller.
@@ -54,9 +58,14 @@ pub struct Running {
     pub keys: Keys,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Whether this replica leads.
+    pub leadership: leader::Leadership,
     generate: mpsc::Sender<()>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The elector, and the signal that the reconcilers and key manager have stopped (after
+    /// which it releases the Lease).
+    elector: Option<(JoinHandle<()>, watch::Sender<bool>)>,
 }
 
 impl Running {
@@ -65,11 +74,16 @@ impl Running {
         let _ = self.generate.try_send(());
     }
 
-    /// Stops watching, finishes in-flight reconciles and closes the listeners.
+    /// Stops watching, finishes in-flight reconciles and closes the listeners; then, with
+    /// leader election, releases the Lease so another replica takes over at once.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+        }
+        if let Some((task, released)) = self.elector {
+            let _ = released.send(true);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
         }
     }
 }
@@ -93,13 +107,35 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
             "upstream flag accepted but not implemented by sealant; ignored"
         );
     }
+    let election = cfg.election().map_err(StartError::Config)?;
+    if cfg.bench_naive {
+        tracing::warn!(
+            "--bench-naive: benchmark-only strategy (no key-id hints, no digest); never use it in a cluster"
+        );
+    }
     let metrics = metrics::Metrics::new();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (leadership, elector) = match election {
+        None => {
+            metrics.leader.set(1);
+            (leader::Leadership::always(), None)
+        }
+        Some(opts) => {
+            let (elector, leadership) = leader::Elector::new(client.clone(), opts, metrics.clone());
+            let (released_tx, released_rx) = watch::channel(false);
+            let released = async move {
+                let mut rx = released_rx;
+                let _ = rx.wait_for(|v| *v).await;
+            };
+            let task = tokio::spawn(elector.run(shutdown_future(shutdown_rx.clone()), released));
+            (leadership, Some((task, released_tx)))
+        }
+    };
     let reporter = Reporter {
         controller: "sealant-controller".to_owned(),
         instance: std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (generate_tx, generate_rx) = mpsc::channel(4);
 
     let (manager, keys) = keys::KeyManager::new(
@@ -107,6 +143,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
         keys::KeyOptions::from_config(&cfg),
         recorder.clone(),
         metrics.clone(),
+        leadership.clone(),
     );
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(
@@ -154,6 +191,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
     }));
     let stop = shutdown_future(shutdown_rx.clone());
     let metrics_app = metrics::router(metrics.clone());
+    let metrics_for_run = metrics.clone();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(metrics_listener, metrics_app)
             .with_graceful_shutdown(stop)
@@ -164,15 +202,6 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
     }));
     tracing::info!(%http_addr, %metrics_addr, "listening");
 
-    let ctx = reconcile::Context::new(
-        client,
-        keys.clone(),
-        metrics.clone(),
-        recorder,
-        cfg.accept_deprecated_v1_data,
-        cfg.update_status,
-        cfg.max_retry_delay,
-    );
     let watch_opts = reconcile::WatchOptions {
         namespaces: cfg.watched_namespaces(),
         label_selector: cfg.label_selector.clone(),
@@ -181,12 +210,43 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
     };
     let stop = shutdown_future(shutdown_rx.clone());
     let keys_for_run = keys.clone();
+    let lead = leadership.clone();
     tasks.push(tokio::spawn(async move {
-        tokio::select! {
-            _ = keys_for_run.wait_loaded() => {}
-            _ = stop.clone() => return,
+        loop {
+            tokio::select! {
+                _ = async { keys_for_run.wait_loaded().await; lead.wait_leader().await } => {}
+                _ = stop.clone() => return,
+            }
+            // A fresh context per term of leadership: nothing learnt as a follower or in an
+            // earlier term (retry counts, the digest index) carries over.
+            let ctx = Arc::new(
+                reconcile::Context::new(
+                    client.clone(),
+                    keys_for_run.clone(),
+                    metrics_for_run.clone(),
+                    recorder.clone(),
+                    cfg.accept_deprecated_v1_data,
+                    cfg.update_status,
+                    cfg.max_retry_delay,
+                )
+                .with_leadership(lead.clone())
+                .with_naive(cfg.bench_naive),
+            );
+            let lead_lost = lead.clone();
+            let term_end: ShutdownSignal = futures_util::FutureExt::shared(Box::pin({
+                let stop = stop.clone();
+                async move {
+                    tokio::select! {
+                        _ = stop => {}
+                        _ = lead_lost.wait_follower() => {}
+                    }
+                }
+            }));
+            reconcile::run(ctx, watch_opts.clone(), term_end).await;
+            if !lead.is_leader() {
+                tracing::info!("no longer leading: stopped reconciling");
+            }
         }
-        reconcile::run(ctx, watch_opts, stop).await;
     }));
 
     Ok(Running {
@@ -194,9 +254,11 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
         metrics_addr,
         keys,
         metrics,
+        leadership,
         generate: generate_tx,
         shutdown: shutdown_tx,
         tasks,
+        elector,
     })
 }
 

@@ -62,6 +62,8 @@ pub struct HttpDurationLabels {
 /// All metrics of the controller.
 pub struct Metrics {
     registry: Registry,
+    /// sealant's own metrics (`sealant_*`).
+    own: Registry,
     /// Reconciles started.
     pub unseal_requests: Counter,
     /// Reconcile failures by reason.
@@ -76,6 +78,12 @@ pub struct Metrics {
     pub unseal_duration: Histogram,
     /// Keys loaded.
     pub keys_loaded: Gauge,
+    /// `sealant_leader`: 1 while this replica holds the leader Lease (always 1 without
+    /// `--leader-elect`).
+    pub leader: Gauge,
+    /// `sealant_private_key_operations_total`: RSA private-key operations spent unsealing
+    /// SealedSecrets (reconciles only; the HTTP API is not counted).
+    pub private_key_operations: Counter,
 }
 
 fn default_buckets() -> Histogram {
@@ -135,8 +143,24 @@ impl Metrics {
         );
         let keys_loaded = Gauge::default();
         registry.register("keys", "Sealing keys loaded", keys_loaded.clone());
+        let mut own = Registry::with_prefix("sealant");
+        let leader = Gauge::default();
+        own.register(
+            "leader",
+            "1 while this replica leads (reconciles and generates keys), else 0",
+            leader.clone(),
+        );
+        let private_key_operations = Counter::default();
+        own.register(
+            "private_key_operations",
+            "RSA private-key operations spent unsealing SealedSecrets",
+            private_key_operations.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            own,
+            leader,
+            private_key_operations,
             unseal_requests,
             unseal_errors,
             condition_info,
@@ -162,6 +186,11 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        // One exposition, one `# EOF` (at the end of the second registry's output).
+        if let Some(stripped) = out.strip_suffix("# EOF\n") {
+            out.truncate(stripped.len());
+        }
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.own);
         out
     }
 }

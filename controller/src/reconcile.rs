@@ -74,6 +74,10 @@ pub struct Context {
     index: Arc<SecretIndex>,
     /// Whether the Secret watch (and so the index) runs.
     index_enabled: std::sync::atomic::AtomicBool,
+    /// With leader election: writes happen only while this replica leads.
+    leadership: Option<crate::leader::Leadership>,
+    /// Benchmark-only naive strategy (`--bench-naive`).
+    naive: bool,
 }
 
 impl Context {
@@ -86,8 +90,8 @@ impl Context {
         accept_v1_data: bool,
         update_status: bool,
         max_retry_delay: Duration,
-    ) -> Arc<Self> {
-        Arc::new(Context {
+    ) -> Self {
+        Context {
             client,
             keys,
             metrics,
@@ -100,7 +104,27 @@ impl Context {
             gauges: Mutex::new(HashMap::new()),
             index: Arc::new(SecretIndex::default()),
             index_enabled: std::sync::atomic::AtomicBool::new(false),
-        })
+            leadership: None,
+            naive: false,
+        }
+    }
+
+    /// Writes only while `leadership` says this replica leads (checked right before each write,
+    /// so a leader that steps down stops writing even mid-reconcile).
+    pub fn with_leadership(mut self, leadership: crate::leader::Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
+    }
+
+    /// Benchmark-only naive strategy: key-id hints ignored (every key tried, newest first) and
+    /// the recorded digest ignored (every object decrypted on every start).
+    pub fn with_naive(mut self, naive: bool) -> Self {
+        self.naive = naive;
+        self
+    }
+
+    fn leading(&self) -> bool {
+        self.leadership.as_ref().is_none_or(|l| l.is_leader())
     }
 
     fn next_delay(&self, obj: &ObjectRef<SealedSecret>) -> Duration {
@@ -205,6 +229,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     let obj = ObjectRef::from_obj(&*ss);
     let namespace = ss.namespace().unwrap_or_default();
     let pass = sync(&ss, &ctx).await?;
+    if !ctx.leading() {
+        return Ok(Action::await_change());
+    }
 
     let now = Time(Timestamp::now());
     let old = ss.status.as_ref();
@@ -371,7 +398,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = tokio::time::timeout(Duration::from_secs(10), ctx.index.wait_synced()).await;
     }
-    if ctx.index.in_sync(&namespace, &name, &digest, &uid) {
+    if !ctx.naive && ctx.index.in_sync(&namespace, &name, &digest, &uid) {
         return Ok(Pass::ready(false));
     }
     let existing = match secrets.get_opt(&name).await {
@@ -396,7 +423,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
                 conflict_message(&name),
             ));
         }
-        if recorded_digest(ex) == Some(digest.as_str()) {
+        if !ctx.naive && recorded_digest(ex) == Some(digest.as_str()) {
             return Ok(Pass::ready(false));
         }
     }
@@ -405,7 +432,12 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     let opts = UnsealOptions {
         accept_v1_data: ctx.accept_v1_data,
     };
-    let owned = ss.clone();
+    let mut owned = ss.clone();
+    if ctx.naive
+        && let Some(a) = owned.metadata.annotations.as_mut()
+    {
+        a.remove(sealant_api::ANNOTATION_KEY_IDS);
+    }
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || unseal(&owned, &keys.keyring, &opts))
         .await
@@ -414,7 +446,12 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
         .unseal_duration
         .observe(started.elapsed().as_secs_f64());
     let out = match result {
-        Ok(out) => out,
+        Ok(out) => {
+            ctx.metrics
+                .private_key_operations
+                .inc_by(u64::try_from(out.rsa_ops).unwrap_or(u64::MAX));
+            out
+        }
         Err(e) => {
             ctx.metrics.error("unseal", &namespace);
             let permanent = e.is_permanent();
@@ -430,6 +467,14 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
         .get_or_insert_with(Default::default)
         .insert(ANNOTATION_UNSEALED_FROM.to_owned(), digest);
 
+    if !ctx.leading() {
+        return Ok(Pass::failed(
+            false,
+            "NotLeader",
+            "ErrUpdateFailed",
+            "this replica stopped leading".to_owned(),
+        ));
+    }
     let result = match plan(existing.as_ref(), desired, &uid) {
         Plan::Unchanged => return Ok(Pass::ready(false)),
         Plan::Conflict => {
@@ -549,7 +594,7 @@ pub async fn run(
 ) {
     // Keyring changes: retry the objects that failed for key reasons.
     let (trigger_tx, _) = broadcast::channel::<ObjectRef<SealedSecret>>(1024);
-    {
+    let key_watch = {
         let ctx = ctx.clone();
         let tx = trigger_tx.clone();
         let mut rx = ctx.keys.subscribe();
@@ -572,8 +617,8 @@ pub async fn run(
                     let _ = tx.send(obj);
                 }
             }
-        });
-    }
+        })
+    };
 
     let scopes: Vec<Option<String>> = match &opts.namespaces {
         None => vec![None],
@@ -655,6 +700,7 @@ pub async fn run(
         let _ = t.await;
     }
     pruner.abort();
+    key_watch.abort();
 }
 
 /// How often `condition_info` series of deleted SealedSecrets are dropped.

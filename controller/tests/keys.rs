@@ -274,3 +274,72 @@ async fn renew_period_generates_keys() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn empty_keyring_at_runtime_gets_a_new_key() {
+    let (_server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "byo-key", &key, &cert).await;
+    let ctl = controller(&client, &[]).await;
+    let first = ctl
+        .keys
+        .current()
+        .keyring
+        .newest()
+        .unwrap()
+        .key_id()
+        .clone();
+    assert_eq!(key_secrets(&client).await.len(), 1);
+
+    // Relabelled: the only key is no longer active, so the leader makes a new one.
+    let patch =
+        serde_json::json!({"metadata": {"labels": {LABEL_SEALED_SECRETS_KEY: "compromised"}}});
+    secret_api(&client, KEY_NS)
+        .patch("byo-key", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let second = eventually(20, "a new key after relabelling", || {
+        let keys = ctl.keys.clone();
+        let first = first.clone();
+        async move {
+            let state = keys.current();
+            let id = state.keyring.newest()?.key_id().clone();
+            (id != first && state.keyring.len() == 1).then_some(id)
+        }
+    })
+    .await;
+    let active: Vec<String> = key_secrets(&client)
+        .await
+        .into_iter()
+        .filter(|s| s.metadata.labels.as_ref().unwrap()[LABEL_SEALED_SECRETS_KEY] == "active")
+        .map(|s| s.metadata.name.unwrap())
+        .collect();
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert!(active[0].starts_with("sealed-secrets-key"), "{active:?}");
+
+    // Deleted: again a new key, exactly one.
+    secret_api(&client, KEY_NS)
+        .delete(&active[0], &Default::default())
+        .await
+        .unwrap();
+    eventually(20, "a new key after deletion", || {
+        let keys = ctl.keys.clone();
+        let second = second.clone();
+        async move {
+            let state = keys.current();
+            let id = state.keyring.newest()?.key_id().clone();
+            (id != second && state.keyring.len() == 1).then_some(())
+        }
+    })
+    .await;
+    // Give a duplicate generation the chance to show up, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let active = key_secrets(&client)
+        .await
+        .into_iter()
+        .filter(|s| s.metadata.labels.as_ref().unwrap()[LABEL_SEALED_SECRETS_KEY] == "active")
+        .count();
+    assert_eq!(active, 1);
+    assert_eq!(ctl.keys.current().keyring.len(), 1);
+    ctl.shutdown().await;
+}
