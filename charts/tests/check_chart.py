@@ -35,6 +35,7 @@ from pathlib import Path
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
+import kubernetes_validate.utils as kv_utils
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -602,6 +603,15 @@ def main() -> int:
         return 1
     validator = Validator(crd_docs[0])
     validator.validate(crd_docs[0], "crds/sealedsecrets.bitnami.com.yaml")
+
+    # The versions checked are the ones the chart claims, and the schemas for them are bundled.
+    chart_meta = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    check(chart_meta.get("kubeVersion") == f">={KUBE_VERSIONS[0]}-0",
+          f"Chart.yaml: kubeVersion {chart_meta.get('kubeVersion')!r} is not >={KUBE_VERSIONS[0]}-0 (update KUBE_VERSIONS)")
+    bundled = {kv_utils.major_minor(v) for v in kv_utils.all_versions()}
+    for version in KUBE_VERSIONS:
+        check(kv_utils.major_minor(version) in bundled,
+              f"kubernetes-validate has no schemas for Kubernetes {version}")
 
     cases = check_chart(opts.controller_bin, validator)
     objects = check_examples(validator, key_path)
