@@ -593,10 +593,14 @@ fn upsert(lines: &mut Vec<String>, header: usize, key: &str, value: &str, eol: &
     if let Some((i, _)) = entries.iter().find(|(_, k)| k == key) {
         lines[*i] = new_line;
     } else {
-        let at = entries
+        let mut at = entries
             .iter()
             .find(|(_, k)| k.as_str() > key)
             .map_or(end, |(i, _)| *i);
+        // Comments right above an entry belong to it: insert before them.
+        while at > header + 1 && at < end && is_blank_or_comment(&lines[at - 1]) {
+            at -= 1;
+        }
         lines.insert(at, new_line);
     }
     Some(())
