@@ -117,7 +117,11 @@ pub fn run(args: &SealArgs) -> Result<()> {
 /// `{cluster}`: the file stem of a path or of a URL's last path segment.
 fn cluster_name(spec: &str) -> Result<String> {
     let path_part = match spec.split_once("://") {
-        Some((_, rest)) => rest.split(['?', '#']).next().unwrap_or_default(),
+        Some((_, rest)) => rest
+            .split(['?', '#'])
+            .next()
+            .and_then(|r| r.split_once('/'))
+            .map_or("", |(_, path)| path),
         None => spec,
     };
     let last = path_part
