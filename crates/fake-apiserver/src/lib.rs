@@ -123,7 +123,8 @@
 //!
 //! Admission (webhooks, quotas, defaulting beyond the above), authentication/authorization,
 //! OpenAPI documents and schema validation (including CRD schemas and `fieldValidation`),
-//! protobuf/CBOR, aggregated discovery, multiple CRD versions with conversion (all versions
+//! protobuf/CBOR bodies (answered 415, so `kubectl create secret` and other typed
+//! `kubectl create` commands fail; `kubectl apply` works), aggregated discovery, multiple CRD versions with conversion (all versions
 //! share one store), label value validation on objects, selectors on fields other than
 //! string-comparable paths, `resourceVersion` reads of older states, namespace `Terminating`
 //! phase, Pod/Deployment semantics, `Foreground` deletion ordering, graceful deletion periods.

@@ -326,11 +326,13 @@ async fn route(
             ))
         }
         Verb::Create => {
+            reject_protobuf(headers)?;
             let obj = parse_json(&rt, &body)?;
             let v = shared.state().create(&ctx, obj)?;
             Ok(json_response(StatusCode::CREATED, &out(v)))
         }
         Verb::Update => {
+            reject_protobuf(headers)?;
             let obj = parse_json(&rt, &body)?;
             let v = shared
                 .state()
@@ -425,6 +427,24 @@ fn selector(q: &Query) -> ApiResult<Selector> {
         labels: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?,
         fields: FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?,
     })
+}
+
+/// Protobuf bodies (what kubectl's typed commands such as `create secret` send) are not
+/// decoded: answer 415 like a server without that serializer, instead of a misleading 400.
+fn reject_protobuf(headers: &HeaderMap) -> ApiResult<()> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ctype.starts_with("application/vnd.kubernetes.protobuf") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the fake API server accepts JSON bodies only, not application/vnd.kubernetes.protobuf \
+             (use `kubectl apply`, or `kubectl create ... --dry-run=client -o json | kubectl apply -f -`)",
+        ));
+    }
+    Ok(())
 }
 
 fn parse_json(rt: &ResourceType, body: &[u8]) -> ApiResult<Value> {

@@ -194,6 +194,22 @@ fn kubectl_create_get_apply_delete() {
     let gone = kubectl(kc, &["get", "secret", "demo"], None);
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("secrets \"demo\" not found"));
+
+    // Typed `kubectl create` commands send protobuf, which the fake does not decode: a clear
+    // 415, and nothing is created.
+    let proto = kubectl(
+        kc,
+        &["create", "secret", "generic", "typed", "--from-literal=k=v"],
+        None,
+    );
+    assert!(!proto.status.success());
+    let err = String::from_utf8_lossy(&proto.stderr);
+    assert!(err.contains("accepts JSON bodies only"), "{err}");
+    assert!(
+        !kubectl(kc, &["get", "secret", "typed"], None)
+            .status
+            .success()
+    );
     let _ = &srv.url;
 }
 
