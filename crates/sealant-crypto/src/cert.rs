@@ -147,9 +147,9 @@ impl Certificate {
         &self.der
     }
 
-    /// PEM `CERTIFICATE` text.
+    /// PEM `CERTIFICATE` text, LF line endings (as Go's `pem.Encode` writes).
     pub fn to_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        crate::pem_lf(&pem::Pem::new("CERTIFICATE", self.der.clone()))
     }
 
     /// Subject DN as text (empty for an empty DN).

@@ -171,7 +171,7 @@ impl PrivateKey {
     pub fn to_pkcs1_pem(&self) -> Zeroizing<String> {
         let pkcs1 = der::pkcs8_to_pkcs1(&self.pkcs8)
             .expect("aws-lc-rs always encodes RSA keys as rsaEncryption PKCS#8");
-        Zeroizing::new(pem::encode(&pem::Pem::new(
+        Zeroizing::new(crate::pem_lf(&pem::Pem::new(
             "RSA PRIVATE KEY",
             pkcs1.to_vec(),
         )))

@@ -39,6 +39,15 @@ pub use keys::{PrivateKey, PublicKey, parse_key_pair};
 pub use scope::Scope;
 pub use zeroize::Zeroizing;
 
+/// PEM text with LF line endings: what Go's `pem.Encode` (upstream) writes, and what a
+/// certificate saved to git should contain (the `pem` crate defaults to CRLF).
+fn pem_lf(p: &pem::Pem) -> String {
+    pem::encode_config(
+        p,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
 /// SHA-256 of `data` (for digests that are not key material, e.g. template functions).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];

@@ -115,6 +115,16 @@ fn pkcs1_round_trip_preserves_the_key() {
 }
 
 #[test]
+fn pem_output_matches_go_byte_for_byte() {
+    // Go's pem.Encode: LF line endings, 64-column lines. The vector cert was written that way.
+    let pem = vector("cert-4096.pem");
+    let cert = Certificate::from_pem(&pem).unwrap();
+    assert_eq!(cert.to_pem().as_bytes(), pem.as_slice());
+    let key = PrivateKey::from_pem(&vector("key-2048-pkcs8.pem")).unwrap();
+    assert!(!key.to_pkcs1_pem().contains('\r'));
+}
+
+#[test]
 fn a_keyring_finds_the_right_vector_key_without_hints() {
     let mut ring = Keyring::new();
     for (key, cert) in [
