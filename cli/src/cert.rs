@@ -31,6 +31,10 @@ pub enum CertCommand {
     /// Show a certificate's key id, key size, subject, serial and validity.
     #[command(after_help = INFO_EXAMPLES)]
     Info(InfoArgs),
+    /// Fetch the controller's certificate through the Kubernetes API (kubeconfig), print or
+    /// write it, and cache it for offline sealing.
+    #[command(after_help = crate::fetch::EXAMPLES)]
+    Fetch(crate::fetch::FetchArgs),
 }
 
 /// Arguments of `sealant cert info`.
@@ -69,6 +73,7 @@ pub enum InfoFormat {
 pub fn run(cmd: &CertCommand) -> Result<()> {
     match cmd {
         CertCommand::Info(args) => info(args),
+        CertCommand::Fetch(args) => crate::fetch::run(args),
     }
 }
 

@@ -8,13 +8,17 @@ mod cert;
 mod certsrc;
 mod completions;
 mod edit;
+mod fetch;
 mod guard;
 mod io;
 mod keys;
+mod kubecfg;
 mod kubeseal;
 mod multi;
+mod reseal;
 mod seal;
 mod unseal;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -70,6 +74,13 @@ enum Command {
     Guard(guard::GuardArgs),
     /// Run with kubeseal's flags and defaults (also: invoke sealant as `kubeseal`).
     Kubeseal(kubeseal::KubesealArgs),
+    /// Check that SealedSecrets will unseal: online through the controller, or offline with
+    /// certificates (no private key) or private keys.
+    #[command(after_help = verify::EXAMPLES)]
+    Verify(verify::VerifyArgs),
+    /// Re-seal SealedSecrets in files with the newest key (after key renewal).
+    #[command(after_help = reseal::EXAMPLES)]
+    Reseal(reseal::ResealArgs),
     /// Manage sealing keys.
     #[command(subcommand, after_help = keys::EXAMPLES)]
     Keys(keys::KeysCommand),
@@ -112,6 +123,16 @@ fn main() -> ExitCode {
         Command::Kubeseal(args) => kubeseal::run(&args),
         Command::Seal(args) => seal::run(&args),
         Command::Unseal(args) => unseal::run(&args),
+        Command::Verify(args) => verify::run(&args).map(|ok| {
+            if !ok {
+                std::process::exit(1);
+            }
+        }),
+        Command::Reseal(args) => reseal::run(&args).map(|ok| {
+            if !ok {
+                std::process::exit(1);
+            }
+        }),
         Command::Keys(cmd) => keys::run(&cmd),
         Command::Cert(cmd) => cert::run(&cmd),
         Command::Completions(args) => completions::run(&args),

@@ -9,7 +9,7 @@ use sealant_api::{Document, SealOptions, SealedSecret};
 use sealant_crypto::{Certificate, Scope};
 
 use crate::OutputFormat;
-use crate::certsrc::{cert_spec, load_sealing_certificate};
+use crate::certsrc::resolve_cert;
 use crate::io::{self, Source, WriteOptions};
 
 /// Namespace for inputs without one when `-n` is not given (no kubeconfig handling yet).
@@ -146,14 +146,17 @@ pub fn run(args: &SealArgs) -> Result<()> {
     if args.cert.len() > 1 || args.out_dir.is_some() {
         return crate::multi::run(args);
     }
-    let cert_spec = cert_spec(args.cert.first().map(String::as_str));
+    // No --cert: the controller's certificate through the kubeconfig (or its cached copy).
+    let cert_flag = args.cert.first().map(String::as_str);
+    let cluster = crate::kubecfg::ClusterArgs::from_env();
+    crate::certsrc::require_source(cert_flag, &cluster);
     if args.raw {
-        return run_raw(args, &cert_spec);
+        return run_raw(args, cert_flag, &cluster);
     }
     let source = Source::from_arg(args.file.as_deref());
     let text = io::read_source_text(&source)?;
     let secrets = read_secrets(&source, &text)?;
-    let cert = load_sealing_certificate(&cert_spec)?;
+    let cert = resolve_cert(cert_flag, &cluster)?;
     let opts = seal_options(args);
 
     if let Some(target) = &args.merge_into {
@@ -296,7 +299,11 @@ fn starts_with_document_marker(text: &str) -> bool {
         .is_some_and(|l| l == "---" || l.starts_with("--- "))
 }
 
-fn run_raw(args: &SealArgs, cert_spec: &str) -> Result<()> {
+fn run_raw(
+    args: &SealArgs,
+    cert_flag: Option<&str>,
+    cluster: &crate::kubecfg::ClusterArgs,
+) -> Result<()> {
     let (source, value) = match &args.from_file {
         Some(spec) => {
             let source = Source::from_arg(Some(&raw_value_path(spec)));
@@ -309,7 +316,7 @@ fn run_raw(args: &SealArgs, cert_spec: &str) -> Result<()> {
             (source, value)
         }
     };
-    let cert = load_sealing_certificate(cert_spec)?;
+    let cert = resolve_cert(cert_flag, cluster)?;
     let scope = args.scope.map_or(Scope::Strict, Scope::from);
     let namespace = match (&args.namespace, scope) {
         (_, Scope::ClusterWide) => String::new(),

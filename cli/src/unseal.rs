@@ -85,7 +85,7 @@ pub fn run(args: &UnsealArgs) -> Result<()> {
 }
 
 /// Reads every key file into one keyring; errors name the file.
-fn load_keyring(paths: &[PathBuf]) -> Result<Keyring> {
+pub(crate) fn load_keyring(paths: &[PathBuf]) -> Result<Keyring> {
     let mut keyring = Keyring::new();
     for path in paths {
         let source = Source::from_arg(Some(path));

@@ -1,0 +1,783 @@
+//! `cert fetch`, `verify` and `reseal` through the real binary against fake-apiserver and the
+//! real controller's HTTP API (in-process), reached through the API server's service proxy.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use fake_apiserver::FakeApiServer;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use sealant_api::{
+    ANNOTATION_KEY_IDS, ANNOTATION_SEALED_FOR, SealOptions, SealedSecret, key_secret, seal_secret,
+    to_yaml,
+};
+use sealant_controller::Running;
+use sealant_crypto::{CertOptions, Certificate, PrivateKey};
+
+const SECRET_VALUE: &str = "s3cr3t-value-never-printed";
+
+fn new_key() -> (PrivateKey, Certificate) {
+    let key = PrivateKey::generate(2048).unwrap();
+    let cert = Certificate::self_signed(
+        &key,
+        &CertOptions::default(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    (key, cert)
+}
+
+fn shared_key() -> (PrivateKey, Certificate) {
+    let (key, cert) = test_pems();
+    (
+        PrivateKey::from_pem(key.as_bytes()).unwrap(),
+        Certificate::from_pem(cert.as_bytes()).unwrap(),
+    )
+}
+
+struct Cluster {
+    server: FakeApiServer,
+    ctl: Running,
+    client: kube::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+async fn service(client: &kube::Client, ns: &str, name: &str, port_name: Option<&str>) {
+    let svc = Service {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(ns.to_owned()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            ports: Some(vec![ServicePort {
+                name: port_name.map(str::to_owned),
+                port: 8080,
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Api::<Service>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &svc)
+        .await
+        .unwrap();
+}
+
+/// fake-apiserver + CRD + the shared test key + controller + Service with a named port.
+async fn cluster() -> Cluster {
+    let server = FakeApiServer::start().await.unwrap();
+    let client = server.kube_client().await.unwrap();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &sealant_api::crd())
+        .await
+        .unwrap();
+    let (key, cert) = shared_key();
+    let mut s = key_secret(&key, &cert, "kube-system", "sealed-secrets-key");
+    s.metadata.generate_name = None;
+    s.metadata.name = Some("test-key".to_owned());
+    Api::<Secret>::namespaced(client.clone(), "kube-system")
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap();
+    let cfg = sealant_controller::Config::try_from_args([
+        "sealant-controller",
+        "--namespace",
+        "kube-system",
+        "--listen-addr",
+        "127.0.0.1:0",
+        "--listen-metrics-addr",
+        "127.0.0.1:0",
+        "--key-size",
+        "2048",
+        "--rate-limit",
+        "1000",
+        "--rate-limit-burst",
+        "1000",
+    ])
+    .unwrap();
+    let ctl = sealant_controller::start(cfg, client.clone())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), ctl.keys.wait_loaded())
+        .await
+        .expect("keys loaded");
+    service(
+        &client,
+        "kube-system",
+        "sealed-secrets-controller",
+        Some("http"),
+    )
+    .await;
+    server.add_proxy("kube-system", "sealed-secrets-controller", ctl.http_addr);
+    let dir = tempfile::tempdir().unwrap();
+    server
+        .write_kubeconfig(dir.path().join("kubeconfig"))
+        .unwrap();
+    Cluster {
+        server,
+        ctl,
+        client,
+        dir,
+    }
+}
+
+/// The binary with an isolated HOME, cache and kubeconfig environment.
+fn bin(c_dir: &Path) -> assert_cmd::Command {
+    let mut cmd = sealant();
+    cmd.env("HOME", c_dir)
+        .env("SEALANT_CACHE_DIR", c_dir.join("cache"))
+        .env_remove("KUBECONFIG")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("SEALED_SECRETS_CONTROLLER_NAME")
+        .env_remove("SEALED_SECRETS_CONTROLLER_NAMESPACE");
+    cmd
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary off the async runtime (the controller keeps serving meanwhile).
+async fn run(dir: &Path, args: &[&str]) -> Out {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = bin(&dir)
+            .args(&args)
+            .timeout(Duration::from_secs(180))
+            .output()
+            .unwrap();
+        let out = Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !out.stdout.contains(SECRET_VALUE) && !out.stderr.contains(SECRET_VALUE),
+            "a secret value was printed"
+        );
+        out
+    })
+    .await
+    .unwrap()
+}
+
+fn secret(ns: &str, name: &str) -> Secret {
+    Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(ns.to_owned()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "password".to_owned(),
+            ByteString(SECRET_VALUE.as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    }
+}
+
+fn sealed(cert: &Certificate, ns: &str, name: &str) -> SealedSecret {
+    seal_secret(&secret(ns, name), cert, &SealOptions::default()).unwrap()
+}
+
+/// As kubeseal would have sealed it: no sealant annotations.
+fn upstream(cert: &Certificate, ns: &str, name: &str) -> SealedSecret {
+    let mut ss = sealed(cert, ns, name);
+    ss.metadata.annotations = None;
+    ss
+}
+
+fn yaml(ss: &SealedSecret) -> String {
+    to_yaml(ss).unwrap()
+}
+
+fn key_ids(ss_yaml: &str) -> Vec<String> {
+    sealant_api::parse_stream(ss_yaml)
+        .unwrap()
+        .iter()
+        .filter(|d| d.value["kind"] == "SealedSecret")
+        .map(|d| {
+            d.value["metadata"]["annotations"][ANNOTATION_KEY_IDS]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_fetch_ports_errors_cache_and_pins() {
+    let c = cluster().await;
+    let (_, cert) = shared_key();
+    let d = c.dir.path();
+    let kc = c.kubeconfig();
+    let kc = kc.to_str().unwrap();
+
+    // Named port, printed on stdout.
+    let out = run(d, &["cert", "fetch", "--kubeconfig", kc]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, cert.to_pem());
+
+    // Unnamed port (jsonnet manifests), another name and namespace, written to a file; KUBECONFIG.
+    service(&c.client, "default", "ctl", None).await;
+    c.server.add_proxy("default", "ctl", c.ctl.http_addr);
+    let file = c.path("fetched.pem");
+    let out = tokio::task::spawn_blocking({
+        let d = d.to_path_buf();
+        let kc = kc.to_owned();
+        let file = file.clone();
+        move || {
+            bin(&d)
+                .env("KUBECONFIG", &kc)
+                .args(["cert", "fetch", "--controller-name", "ctl"])
+                .args(["--controller-namespace", "default", "-o"])
+                .arg(&file)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), cert.to_pem());
+
+    // Wrong service: a clear error naming it and the flags.
+    let out = run(
+        d,
+        &[
+            "cert",
+            "fetch",
+            "--kubeconfig",
+            kc,
+            "--controller-name",
+            "nope",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("kube-system/nope"), "{}", out.stderr);
+    assert!(out.stderr.contains("not found"), "{}", out.stderr);
+    assert!(out.stderr.contains("--controller-name"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    // A Service without a running controller: a clear error, not a hang.
+    service(&c.client, "default", "down", Some("http")).await;
+    let out = run(
+        d,
+        &[
+            "cert",
+            "fetch",
+            "--kubeconfig",
+            kc,
+            "--controller-name",
+            "down",
+            "--controller-namespace",
+            "default",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("unavailable"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no cached certificate"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+
+    // Pins: the right fingerprint and key id pass, a wrong one is refused.
+    let fp: String = sealant_crypto::sha256(cert.der())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let out = run(
+        d,
+        &[
+            "cert",
+            "fetch",
+            "--kubeconfig",
+            kc,
+            "--cert-fingerprint",
+            &fp,
+            "--key-id",
+            cert.key_id().as_str(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(
+        d,
+        &[
+            "cert",
+            "fetch",
+            "--kubeconfig",
+            kc,
+            "--key-id",
+            "0123456789abcdef",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("does not match --key-id"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    let out = run(
+        d,
+        &[
+            "cert",
+            "fetch",
+            "--kubeconfig",
+            kc,
+            "--cert-fingerprint",
+            &"0".repeat(64),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("does not match --cert-fingerprint"),
+        "{}",
+        out.stderr
+    );
+
+    // The API server goes away: the cached copy is used, and says so.
+    let Cluster { server, ctl, .. } = c;
+    ctl.shutdown().await;
+    server.shutdown().await;
+    let out = run(d, &["cert", "fetch", "--kubeconfig", kc]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, cert.to_pem());
+    assert!(
+        out.stderr.contains("using the cached certificate"),
+        "{}",
+        out.stderr
+    );
+    // Pins apply to the cache too.
+    let out = run(
+        d,
+        &[
+            "cert",
+            "fetch",
+            "--kubeconfig",
+            kc,
+            "--key-id",
+            "0123456789abcdef",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+
+    // An expired cached certificate is never used.
+    let cached: Vec<PathBuf> = std::fs::read_dir(d.join("cache").join("certs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        cached.len(),
+        2,
+        "one cache entry per controller: {cached:?}"
+    );
+    let (key, _) = shared_key();
+    let expired = Certificate::self_signed(
+        &key,
+        &CertOptions {
+            validity: time::Duration::days(1),
+            ..Default::default()
+        },
+        time::OffsetDateTime::now_utc() - time::Duration::days(30),
+    )
+    .unwrap();
+    for p in &cached {
+        std::fs::write(p, expired.to_pem()).unwrap();
+    }
+    let out = run(d, &["cert", "fetch", "--kubeconfig", kc]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("cannot be used"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_online_offline_and_with_keys() {
+    let c = cluster().await;
+    let (_, cert) = shared_key();
+    let (_, other_cert) = new_key();
+    let d = c.dir.path();
+    let kc = c.kubeconfig();
+    let kc = kc.to_str().unwrap();
+    std::fs::write(c.path("cert.pem"), cert.to_pem()).unwrap();
+    std::fs::write(c.path("key.pem"), &test_pems().0).unwrap();
+
+    let mut renamed = sealed(&cert, "prod", "db");
+    renamed.metadata.name = Some("db-renamed".to_owned());
+    let stream = format!(
+        "{}{}{}{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm}}\n",
+        yaml(&sealed(&cert, "prod", "db")),
+        yaml(&renamed),
+        yaml(&sealed(&other_cert, "prod", "api")),
+        yaml(&upstream(&cert, "prod", "legacy")),
+    );
+    let dir = c.path("k8s");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub").join("all.yaml"), &stream).unwrap();
+    std::fs::write(dir.join("notes.txt"), "kind: SealedSecret\n").unwrap();
+    let dir_s = dir.to_str().unwrap();
+    let cert_s = c.path("cert.pem");
+    let cert_s = cert_s.to_str().unwrap();
+
+    // Offline, no private key: renamed and other-cluster objects fail, upstream is unchecked.
+    let out = run(d, &["verify", "--cert", cert_s, dir_s]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", out.stdout);
+    assert!(lines[0].contains("document 1: prod/db: ok"), "{}", lines[0]);
+    assert!(
+        lines[1].contains("document 2: prod/db-renamed: FAILED"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("renamed or moved"), "{}", lines[1]);
+    assert!(lines[2].contains("prod/api: FAILED"), "{}", lines[2]);
+    assert!(lines[2].contains("another cluster"), "{}", lines[2]);
+    assert!(
+        lines[3].contains("prod/legacy: not checked"),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[4].contains(
+            "4 SealedSecrets in 1 file: 1 ok, 2 failed, 1 not checked (1 other object skipped)"
+        ),
+        "{}",
+        lines[4]
+    );
+
+    // Only good and upstream objects: 0, unless --strict.
+    let good = c.path("good.yaml");
+    std::fs::write(
+        &good,
+        format!(
+            "{}{}",
+            yaml(&sealed(&cert, "prod", "db")),
+            yaml(&upstream(&cert, "prod", "legacy"))
+        ),
+    )
+    .unwrap();
+    let good_s = good.to_str().unwrap();
+    let out = run(d, &["verify", "--cert", cert_s, good_s]).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let out = run(d, &["verify", "--cert", cert_s, "--strict", good_s]).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("--strict"), "{}", out.stdout);
+
+    // Online through the controller: the upstream object does unseal.
+    let out = run(d, &["verify", "--kubeconfig", kc, dir_s]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].contains("prod/db: ok"), "{}", out.stdout);
+    assert!(
+        lines[1].contains("FAILED") && lines[1].contains("NameOrNamespaceMismatch"),
+        "{}",
+        out.stdout
+    );
+    assert!(lines[2].contains("FAILED"), "{}", out.stdout);
+    assert!(lines[3].contains("prod/legacy: ok"), "{}", out.stdout);
+    assert!(
+        lines[4].contains("2 ok, 2 failed, 0 not checked"),
+        "{}",
+        out.stdout
+    );
+    let out = run(d, &["verify", "--kubeconfig", kc, good_s]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // Offline with the private key: full decryption.
+    let key_s = c.path("key.pem");
+    let out = run(d, &["verify", "--key", key_s.to_str().unwrap(), dir_s]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("prod/db: ok: unseals with key"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 ok, 2 failed, 0 not checked"),
+        "{}",
+        out.stdout
+    );
+
+    // Usage errors: exit 2.
+    let out = run(d, &["verify"]).await;
+    assert_eq!(out.code, 2);
+    // A missing file: exit 1, one line.
+    let out = run(d, &["verify", "--cert", cert_s, "/nonexistent.yaml"]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("/nonexistent.yaml"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reseal_online_after_key_renewal_keeps_other_documents() {
+    let c = cluster().await;
+    let (_, old_cert) = shared_key();
+    let d = c.dir.path();
+    let kc = c.kubeconfig();
+    let kc = kc.to_str().unwrap();
+
+    // Sealed with the first key, then the controller renews its key.
+    let first = sealed(&old_cert, "prod", "db");
+    let legacy = upstream(&old_cert, "prod", "legacy");
+    let wide = {
+        let mut s = secret("prod", "wide");
+        s.metadata.annotations = Some(BTreeMap::from([(
+            sealant_api::ANNOTATION_NAMESPACE_WIDE.to_owned(),
+            "true".to_owned(),
+        )]));
+        let mut ss = seal_secret(&s, &old_cert, &SealOptions::default()).unwrap();
+        ss.spec.template.metadata.labels =
+            Some(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
+        ss
+    };
+    let configmap = "# a config map, untouched\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm   # odd spacing kept\n";
+    let text = format!(
+        "# header comment\n{configmap}---\n# the db secret\n{}{}# trailing note\n",
+        yaml(&first).trim_start_matches("---\n"),
+        yaml(&legacy),
+    );
+    let file = c.path("secrets.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let json_file = c.path("wide.json");
+    let json_text = sealant_api::to_json(&wide).unwrap();
+    std::fs::write(&json_file, &json_text).unwrap();
+    let file_s = file.to_str().unwrap();
+    let json_s = json_file.to_str().unwrap();
+
+    // Nothing to do while the first key is the newest.
+    let out = run(
+        d,
+        &["reseal", "--kubeconfig", kc, "--dry-run", file_s, json_s],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("prod/db: up to date"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("prod/legacy: would re-seal"),
+        "{}",
+        out.stdout
+    );
+
+    c.ctl.request_new_key();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while c.ctl.keys.current().keyring.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no new key");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let newest = c
+        .ctl
+        .keys
+        .current()
+        .keyring
+        .newest()
+        .unwrap()
+        .key_id()
+        .clone();
+    assert_ne!(&newest, old_cert.key_id());
+
+    // --dry-run lists and writes nothing.
+    let out = run(
+        d,
+        &["reseal", "--kubeconfig", kc, "--dry-run", file_s, json_s],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout.matches("would re-seal").count(),
+        3,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("3 to re-seal, 0 up to date, 0 failed; 0 of 2 files written"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&json_file).unwrap(), json_text);
+
+    // Online re-seal.
+    let out = run(d, &["reseal", "--kubeconfig", kc, file_s, json_s]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("3 re-sealed, 0 up to date, 0 failed; 2 of 2 files written"),
+        "{}",
+        out.stdout
+    );
+    let new_text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        new_text.starts_with(&format!(
+            "# header comment\n{configmap}---\n# the db secret\n"
+        )),
+        "{new_text}"
+    );
+    assert!(new_text.ends_with("# trailing note\n"), "{new_text}");
+    assert_eq!(key_ids(&new_text), vec![newest.as_str(); 2]);
+    let docs = sealant_api::parse_stream(&new_text).unwrap();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[1].value["metadata"]["name"], "db");
+    assert_eq!(
+        docs[1].value["metadata"]["annotations"][ANNOTATION_SEALED_FOR],
+        sealant_api::sealed_for(sealant_api::Scope::Strict, "prod", "db").as_str()
+    );
+    let new_json = std::fs::read_to_string(&json_file).unwrap();
+    assert!(
+        new_json.trim_start().starts_with('{'),
+        "stays JSON: {new_json}"
+    );
+    let w: serde_json::Value = serde_json::from_str(&new_json).unwrap();
+    assert_eq!(
+        w["metadata"]["annotations"][sealant_api::ANNOTATION_NAMESPACE_WIDE],
+        "true"
+    );
+    assert_eq!(w["spec"]["template"]["metadata"]["labels"]["app"], "web");
+    assert_eq!(
+        w["metadata"]["annotations"][ANNOTATION_KEY_IDS],
+        newest.as_str()
+    );
+
+    // Everything verifies online, and a second run has nothing to do.
+    let out = run(d, &["verify", "--kubeconfig", kc, file_s, json_s]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(d, &["reseal", "--kubeconfig", kc, file_s, json_s]).await;
+    assert!(
+        out.stdout.contains("0 re-sealed, 3 up to date"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), new_text);
+
+    // A file the controller cannot re-seal: nothing written anywhere.
+    let (_, stranger) = new_key();
+    let bad = c.path("bad.yaml");
+    let bad_text = yaml(&sealed(&stranger, "prod", "x"));
+    std::fs::write(&bad, &bad_text).unwrap();
+    std::fs::write(&file, &text).unwrap();
+    let out = run(
+        d,
+        &["reseal", "--kubeconfig", kc, file_s, bad.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("prod/x: FAILED"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("0 of 2 files written"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&bad).unwrap(), bad_text);
+}
+
+#[test]
+fn reseal_offline_with_keys() {
+    let work = Workdir::new();
+    let (old_key, old_cert) = shared_key();
+    let (new_key, new_cert) = new_key();
+    std::fs::write(work.path("new.pem"), new_cert.to_pem()).unwrap();
+    std::fs::write(work.path("new.key"), new_key.to_pkcs1_pem().as_bytes()).unwrap();
+    drop(old_key);
+    let text = format!(
+        "# keep me\n{}{}",
+        yaml(&sealed(&old_cert, "prod", "db")),
+        yaml(&upstream(&old_cert, "prod", "legacy"))
+    );
+    let dir = work.path("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.yml");
+    std::fs::write(&file, &text).unwrap();
+    std::fs::write(dir.join("ignored.txt"), &text).unwrap();
+
+    let keys = format!(
+        "{},{}",
+        work.path("key.pem").display(),
+        work.path("new.key").display()
+    );
+    let out = sealant()
+        .env("HOME", work.dir.path())
+        .args(["reseal", "--key", &keys, "--cert"])
+        .arg(work.path("new.pem"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 re-sealed, 0 up to date, 0 failed; 1 of 1 file written"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET_VALUE));
+    let new_text = std::fs::read_to_string(&file).unwrap();
+    assert!(new_text.starts_with("# keep me\n---\n"), "{new_text}");
+    assert_eq!(key_ids(&new_text), vec![new_cert.key_id().as_str(); 2]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ignored.txt")).unwrap(),
+        text
+    );
+
+    // The new key alone unseals them to the same values.
+    let out = sealant()
+        .args(["unseal", "--key"])
+        .arg(work.path("new.key"))
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, SECRET_VALUE);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches(&b64).count(),
+        2
+    );
+
+    // --key without --cert is a usage error.
+    let out = sealant()
+        .args(["reseal", "--key", &keys])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
