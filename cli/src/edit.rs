@@ -17,8 +17,9 @@ use k8s_openapi::api::core::v1::Secret;
 use sealant_api::{Document, MAX_VALUE_BYTES, SealOptions};
 use serde_json::Value;
 
-use crate::certsrc::{cert_spec, load_sealing_certificate};
+use crate::certsrc::resolve_cert;
 use crate::io::{self, Source, WriteOptions};
+use crate::kubecfg::ClusterArgs;
 
 pub const SET_EXAMPLES: &str = "\
 Examples:
@@ -79,7 +80,8 @@ pub struct SetArgs {
     #[arg(long)]
     pub value_stdin: bool,
 
-    /// Certificate to seal with (file or http(s) URL), as for `sealant seal`.
+    /// Certificate to seal with (file or http(s) URL), as for `sealant seal`; without it, the
+    /// controller's (kubeconfig, or the cached copy).
     #[arg(
         long,
         env = "SEALANT_CERT",
@@ -90,6 +92,9 @@ pub struct SetArgs {
 
     #[command(flatten)]
     pub select: Select,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Allow an empty value.
     #[arg(long)]
@@ -134,7 +139,7 @@ pub fn run_set(args: &SetArgs) -> Result<()> {
             args.key
         );
     }
-    let cert = load_sealing_certificate(&cert_spec(args.cert.as_deref()))?;
+    let cert = resolve_cert(args.cert.as_deref(), &args.cluster)?;
     let ss = target.sealed_secret()?;
     let mut sealed = ss.clone();
     let secret = Secret {
@@ -228,7 +233,12 @@ fn read_value(args: &SetArgs) -> Result<Vec<u8>> {
             }
             io::read_bounded(file, limit, &name)
         }
-        None => io::read_bounded(std::io::stdin().lock(), limit, &"<stdin>"),
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                io::note("(tty detected: reading the value from stdin until end of input, Ctrl-D)");
+            }
+            io::read_bounded(std::io::stdin().lock(), limit, &"<stdin>")
+        }
     }
 }
 

@@ -10,8 +10,9 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser};
 
 use crate::OutputFormat;
-use crate::certsrc::{KUBESEAL_CERT_ENV, load_certificate};
-use crate::io;
+use crate::certsrc::{KUBESEAL_CERT_ENV, resolve};
+use crate::io::{self, Source, WriteOptions};
+use crate::kubecfg::{Cluster, ClusterArgs};
 use crate::seal::{self, CliScope, SealArgs};
 use crate::unseal::{self, UnsealArgs};
 
@@ -83,29 +84,8 @@ pub struct KubesealArgs {
     #[arg(long, value_name = "FILE", value_delimiter = ',')]
     pub recovery_private_key: Vec<PathBuf>,
 
-    /// The controller's Service name (for cluster access).
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAME",
-        default_value = "sealed-secrets-controller"
-    )]
-    pub controller_name: String,
-
-    /// The controller's namespace (for cluster access).
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
-        default_value = "kube-system"
-    )]
-    pub controller_namespace: String,
-
-    /// Path to a kubeconfig file (for cluster access).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// kubeconfig context (for cluster access).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Print the version.
     #[arg(long = "version")]
@@ -155,13 +135,6 @@ fn parse_scope(value: &str) -> Result<Option<CliScope>> {
     }
 }
 
-/// Fails for the kubeseal features that need the cluster and are not available here yet.
-fn not_supported(flag: &str) -> Result<()> {
-    bail!(
-        "{flag} is not supported yet by sealant's kubeseal compatibility (see the README gap list)"
-    )
-}
-
 pub fn run(args: &KubesealArgs) -> Result<()> {
     if args.version {
         return io::write_stdout(
@@ -203,21 +176,49 @@ pub fn run(args: &KubesealArgs) -> Result<()> {
         io::note("warning: --recovery-private-key is ignored without --recovery-unseal");
     }
     if args.validate {
-        return not_supported("--validate");
+        let ok = crate::verify::run(&crate::verify::VerifyArgs {
+            paths: vec![
+                args.secret_file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("-")),
+            ],
+            cert: Vec::new(),
+            keys: Vec::new(),
+            strict: false,
+            accept_deprecated_v1_data: false,
+            cluster: args.cluster.clone(),
+        })?;
+        if !ok {
+            bail!("unable to validate the sealed secret(s)");
+        }
+        return Ok(());
     }
     if args.re_encrypt {
-        return not_supported("--re-encrypt");
+        return re_encrypt(args, format);
     }
     if args.fetch_cert {
-        let Some(spec) = &args.cert else {
-            return not_supported("--fetch-cert without --cert (fetching from the cluster)");
-        };
-        let pem = load_certificate(spec)?.to_pem();
-        return io::emit(args.sealed_secret_file.as_deref(), pem.as_bytes());
+        let resolved = resolve(args.cert.as_deref(), &args.cluster, false)?;
+        return io::emit(args.sealed_secret_file.as_deref(), &resolved.pem);
     }
+    // Without --cert: the controller's certificate (kubeconfig, --controller-name/-namespace),
+    // handed to `seal` as a private temporary file.
+    let mut fetched = None;
+    if args.cert.is_none() {
+        let resolved = resolve(None, &args.cluster, true)?;
+        let mut tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| anyhow::anyhow!("cannot create a temporary file: {e}"))?;
+        std::io::Write::write_all(&mut tmp, &resolved.pem)
+            .map_err(|e| anyhow::anyhow!("cannot write a temporary file: {e}"))?;
+        fetched = Some(tmp);
+    }
+    let cert = match (&args.cert, &fetched) {
+        (Some(spec), _) => vec![spec.clone()],
+        (None, Some(tmp)) => vec![tmp.path().to_string_lossy().into_owned()],
+        (None, None) => Vec::new(),
+    };
 
     let seal_args = SealArgs {
-        cert: args.cert.iter().cloned().collect(),
+        cert,
         file: args.secret_file.clone(),
         format: Some(format),
         out: args.sealed_secret_file.clone(),
@@ -231,10 +232,34 @@ pub fn run(args: &KubesealArgs) -> Result<()> {
         out_dir: None,
         out_template: crate::multi::DEFAULT_TEMPLATE.to_owned(),
     };
-    if seal_args.cert.is_empty() {
-        return not_supported("sealing without --cert (fetching the certificate from the cluster)");
-    }
     seal::run(&seal_args)
+}
+
+/// `--re-encrypt`: each input SealedSecret through the controller's `/v1/rotate`; the result goes
+/// to `-w`, else back into the `-f` file, else stdout (as kubeseal does).
+fn re_encrypt(args: &KubesealArgs, format: OutputFormat) -> Result<()> {
+    let source = Source::from_arg(args.secret_file.as_deref());
+    let text = io::read_source_text(&source)?;
+    let docs = seal::read_stream(&source, &text, "SealedSecrets")?;
+    let cluster = Cluster::open(&args.cluster)?;
+    let mut out = String::new();
+    for doc in &docs {
+        let name = seal::doc_name(&source, doc, docs.len());
+        let ss = doc
+            .to_sealed_secret()
+            .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        let new = crate::reseal::rotate_online(&cluster, &ss, &doc.value)?
+            .map_err(|why| anyhow::anyhow!("{name}: cannot re-encrypt secret: {why}"))?;
+        out.push_str(
+            &sealant_api::render(&new, format.into())
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?,
+        );
+    }
+    match (&args.sealed_secret_file, &source) {
+        (Some(_), _) => io::emit(args.sealed_secret_file.as_deref(), out.as_bytes()),
+        (None, Source::File(path)) => io::write_atomic(path, out.as_bytes(), WriteOptions::REPLACE),
+        (None, Source::Stdin) => io::write_stdout(out.as_bytes()),
+    }
 }
 
 #[cfg(test)]
