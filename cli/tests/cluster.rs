@@ -182,6 +182,22 @@ async fn run(dir: &Path, args: &[&str]) -> Out {
     .unwrap()
 }
 
+/// `sealant seal -f input` with `KUBECONFIG` and no `--cert`.
+async fn seal_with_kubeconfig(d: &Path, kc: &str, input: &Path) -> std::process::Output {
+    let (d, kc, input) = (d.to_path_buf(), kc.to_owned(), input.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        bin(&d)
+            .env("KUBECONFIG", &kc)
+            .args(["seal", "-f"])
+            .arg(&input)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 fn secret(ns: &str, name: &str) -> Secret {
     Secret {
         metadata: kube::api::ObjectMeta {
@@ -368,6 +384,29 @@ async fn cert_fetch_ports_errors_cache_and_pins() {
         out.stderr
     );
 
+    // `seal` without --cert asks the controller named by the kubeconfig (KUBECONFIG).
+    let input = c.path("secret.yaml");
+    std::fs::write(
+        &input,
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: prod}}\nstringData: {{password: {SECRET_VALUE}}}\n"),
+    )
+    .unwrap();
+    let seal_online = seal_with_kubeconfig(d, kc, &input).await;
+    assert!(
+        seal_online.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seal_online.stderr)
+    );
+    assert_eq!(
+        key_ids(&String::from_utf8_lossy(&seal_online.stdout)),
+        vec![cert.key_id().as_str()]
+    );
+    assert!(
+        seal_online.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&seal_online.stderr)
+    );
+
     // The API server goes away: the cached copy is used, and says so.
     let Cluster { server, ctl, .. } = c;
     ctl.shutdown().await;
@@ -380,6 +419,18 @@ async fn cert_fetch_ports_errors_cache_and_pins() {
         "{}",
         out.stderr
     );
+    // Sealing works offline after one fetch.
+    let seal_offline = seal_with_kubeconfig(d, kc, &input).await;
+    assert!(
+        seal_offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seal_offline.stderr)
+    );
+    assert_eq!(
+        key_ids(&String::from_utf8_lossy(&seal_offline.stdout)),
+        vec![cert.key_id().as_str()]
+    );
+    assert!(String::from_utf8_lossy(&seal_offline.stderr).contains("using the cached certificate"));
     // Pins apply to the cache too.
     let out = run(
         d,
