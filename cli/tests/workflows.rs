@@ -420,6 +420,52 @@ fn set_errors_leave_the_file_untouched() {
     );
 }
 
+#[test]
+fn set_keeps_crlf_line_endings_and_names_a_missing_value_file() {
+    let w = Workdir::new();
+    let lf = seal_to(
+        &w,
+        &secret_yaml(Some("prod"), "db", &[("a", "1")]),
+        "lf.yaml",
+    );
+    let crlf = lf.replace('\n', "\r\n");
+    w.write("ss.yaml", &crlf);
+    assert_input_error(
+        sealant()
+            .arg("set")
+            .arg("--cert")
+            .arg(vector(CERT_2048))
+            .arg(w.path("ss.yaml"))
+            .args(["b", "--from-file"])
+            .arg(w.path("missing.txt"))
+            .assert(),
+        &["missing.txt", "cannot open"],
+    );
+    assert_eq!(w.read("ss.yaml"), crlf);
+    w.write("b.txt", "bee");
+    sealant()
+        .arg("set")
+        .arg("--cert")
+        .arg(vector(CERT_2048))
+        .arg(w.path("ss.yaml"))
+        .args(["b", "--from-file"])
+        .arg(w.path("b.txt"))
+        .assert()
+        .success();
+    let after = w.read("ss.yaml");
+    assert_eq!(after.matches('\n').count(), crlf.matches('\n').count() + 1);
+    assert_eq!(
+        after.matches("\r\n").count(),
+        after.matches('\n').count(),
+        "{after:?}"
+    );
+    assert!(after.contains(line_with(&crlf, "a:")));
+    assert_eq!(
+        unseal_items(KEY_2048, &w.path("ss.yaml"))["prod/db"]["b"],
+        "bee"
+    );
+}
+
 // ---------------------------------------------------------------- multi-cluster
 
 #[test]
