@@ -392,3 +392,99 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
     io::write_stdout(out.as_bytes())?;
     Ok(failed == 0 && !strict_fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Secret;
+    use sealant_api::{ANNOTATION_CLUSTER_WIDE, SealOptions, seal_secret};
+    use sealant_crypto::{CertOptions, Certificate, PrivateKey};
+
+    fn sealed() -> (SealedSecret, KeyId) {
+        let key = PrivateKey::generate(2048).unwrap();
+        let cert = Certificate::self_signed(
+            &key,
+            &CertOptions::default(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let mut s = Secret::default();
+        s.metadata.name = Some("db".into());
+        s.metadata.namespace = Some("prod".into());
+        s.string_data = Some([("password".to_owned(), "x".to_owned())].into());
+        let ss = seal_secret(&s, &cert, &SealOptions::default()).unwrap();
+        (ss, cert.key_id().clone())
+    }
+
+    #[test]
+    fn offline_checks() {
+        let (ss, id) = sealed();
+        let other = KeyId::parse("0123456789abcdef").unwrap();
+        assert!(matches!(check_offline(&ss, &[id.clone()]), Outcome::Ok(_)));
+        assert!(matches!(
+            check_offline(&ss, &[other.clone(), id.clone()]),
+            Outcome::Ok(_)
+        ));
+        let Outcome::Failed(m) = check_offline(&ss, &[other]) else {
+            panic!("another cluster's key must fail");
+        };
+        assert!(m.contains("another cluster"), "{m}");
+
+        // Widened after sealing.
+        let mut widened = ss.clone();
+        widened
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ANNOTATION_CLUSTER_WIDE.into(), "true".into());
+        let Outcome::Failed(m) = check_offline(&widened, &[id.clone()]) else {
+            panic!("a widened scope must fail");
+        };
+        assert!(
+            m.contains("sealed with scope strict") && m.contains("cluster-wide"),
+            "{m}"
+        );
+
+        // Moved to another namespace.
+        let mut moved = ss.clone();
+        moved.metadata.namespace = Some("dev".into());
+        assert!(matches!(
+            check_offline(&moved, &[id.clone()]),
+            Outcome::Failed(_)
+        ));
+
+        // Damaged value.
+        let mut damaged = ss.clone();
+        damaged
+            .spec
+            .encrypted_data
+            .insert("password".into(), "not base64!".into());
+        assert!(matches!(
+            check_offline(&damaged, &[id.clone()]),
+            Outcome::Failed(_)
+        ));
+
+        // Upstream: nothing recorded.
+        let mut upstream = ss.clone();
+        upstream.metadata.annotations = None;
+        assert!(matches!(
+            check_offline(&upstream, &[id]),
+            Outcome::Unchecked(_)
+        ));
+    }
+
+    #[test]
+    fn manifests_and_kinds() {
+        assert!(is_manifest(Path::new("a/b.YML")));
+        assert!(is_manifest(Path::new("b.json")));
+        assert!(!is_manifest(Path::new("b.txt")));
+        assert!(is_sealed_secret(
+            &serde_json::json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret"})
+        ));
+        assert!(!is_sealed_secret(
+            &serde_json::json!({"apiVersion": "other.io/v1", "kind": "SealedSecret"})
+        ));
+        assert!(!is_sealed_secret(&serde_json::json!({"kind": "Secret"})));
+    }
+}
