@@ -420,7 +420,10 @@ mod tests {
     fn offline_checks() {
         let (ss, id) = sealed();
         let other = KeyId::parse("0123456789abcdef").unwrap();
-        assert!(matches!(check_offline(&ss, &[id.clone()]), Outcome::Ok(_)));
+        assert!(matches!(
+            check_offline(&ss, std::slice::from_ref(&id)),
+            Outcome::Ok(_)
+        ));
         assert!(matches!(
             check_offline(&ss, &[other.clone(), id.clone()]),
             Outcome::Ok(_)
@@ -438,7 +441,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert(ANNOTATION_CLUSTER_WIDE.into(), "true".into());
-        let Outcome::Failed(m) = check_offline(&widened, &[id.clone()]) else {
+        let Outcome::Failed(m) = check_offline(&widened, std::slice::from_ref(&id)) else {
             panic!("a widened scope must fail");
         };
         assert!(
@@ -450,7 +453,7 @@ mod tests {
         let mut moved = ss.clone();
         moved.metadata.namespace = Some("dev".into());
         assert!(matches!(
-            check_offline(&moved, &[id.clone()]),
+            check_offline(&moved, std::slice::from_ref(&id)),
             Outcome::Failed(_)
         ));
 
@@ -461,7 +464,7 @@ mod tests {
             .encrypted_data
             .insert("password".into(), "not base64!".into());
         assert!(matches!(
-            check_offline(&damaged, &[id.clone()]),
+            check_offline(&damaged, std::slice::from_ref(&id)),
             Outcome::Failed(_)
         ));
 
