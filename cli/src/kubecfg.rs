@@ -60,28 +60,6 @@ pub struct ClusterArgs {
     pub key_id: Option<String>,
 }
 
-impl ClusterArgs {
-    /// The defaults (kubeconfig from `KUBECONFIG` or `~/.kube/config`, current context), with
-    /// kubeseal's `SEALED_SECRETS_CONTROLLER_NAME`/`_NAMESPACE` honoured: for commands without
-    /// the cluster flags.
-    pub fn from_env() -> Self {
-        let env = |k: &str, default: &str| {
-            std::env::var(k)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        ClusterArgs {
-            controller_name: env("SEALED_SECRETS_CONTROLLER_NAME", DEFAULT_CONTROLLER_NAME),
-            controller_namespace: env(
-                "SEALED_SECRETS_CONTROLLER_NAMESPACE",
-                DEFAULT_CONTROLLER_NAMESPACE,
-            ),
-            ..Default::default()
-        }
-    }
-}
-
 /// kubeseal's default `--controller-name`.
 pub const DEFAULT_CONTROLLER_NAME: &str = "sealed-secrets-controller";
 /// kubeseal's default `--controller-namespace`.

@@ -231,6 +231,7 @@ pub fn run(args: &KubesealArgs) -> Result<()> {
         from_file: args.from_file.first().cloned(),
         out_dir: None,
         out_template: crate::multi::DEFAULT_TEMPLATE.to_owned(),
+        cluster: args.cluster.clone(),
     };
     seal::run(&seal_args)
 }

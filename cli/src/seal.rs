@@ -119,6 +119,11 @@ pub struct SealArgs {
     /// written as one stream.
     #[arg(long, value_name = "TEMPLATE", requires = "out_dir", default_value = crate::multi::DEFAULT_TEMPLATE)]
     pub out_template: String,
+
+    /// Without --cert: where the controller is (kubeconfig, context, Service) and certificate
+    /// pins.
+    #[command(flatten)]
+    pub cluster: crate::kubecfg::ClusterArgs,
 }
 
 /// The three scopes, as command-line values.
@@ -148,15 +153,15 @@ pub fn run(args: &SealArgs) -> Result<()> {
     }
     // No --cert: the controller's certificate through the kubeconfig (or its cached copy).
     let cert_flag = args.cert.first().map(String::as_str);
-    let cluster = crate::kubecfg::ClusterArgs::from_env();
-    crate::certsrc::require_source(cert_flag, &cluster);
+    let cluster = &args.cluster;
+    crate::certsrc::require_source(cert_flag, cluster);
     if args.raw {
-        return run_raw(args, cert_flag, &cluster);
+        return run_raw(args, cert_flag, cluster);
     }
     let source = Source::from_arg(args.file.as_deref());
     let text = io::read_source_text(&source)?;
     let secrets = read_secrets(&source, &text)?;
-    let cert = resolve_cert(cert_flag, &cluster)?;
+    let cert = resolve_cert(cert_flag, cluster)?;
     let opts = seal_options(args);
 
     if let Some(target) = &args.merge_into {

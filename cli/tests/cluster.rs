@@ -407,6 +407,47 @@ async fn cert_fetch_ports_errors_cache_and_pins() {
         String::from_utf8_lossy(&seal_online.stderr)
     );
 
+    // The same with flags: another controller (unnamed port), a pin.
+    let out = run(
+        d,
+        &[
+            "seal",
+            "--kubeconfig",
+            kc,
+            "--controller-name",
+            "ctl",
+            "--controller-namespace",
+            "default",
+            "--key-id",
+            cert.key_id().as_str(),
+            "-f",
+            input.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(key_ids(&out.stdout), vec![cert.key_id().as_str()]);
+    let out = run(
+        d,
+        &[
+            "seal",
+            "--kubeconfig",
+            kc,
+            "--key-id",
+            "0123456789abcdef",
+            "-f",
+            input.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("does not match --key-id"),
+        "{}",
+        out.stderr
+    );
+
     // The API server goes away: the cached copy is used, and says so.
     let Cluster { server, ctl, .. } = c;
     ctl.shutdown().await;
