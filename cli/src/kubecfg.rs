@@ -23,6 +23,7 @@ pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
 /// Where the controller is and how to reach the cluster (kubeseal's flags and defaults), plus
 /// pins that refuse an unexpected certificate.
 #[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Controller (without --cert) and certificate pins")]
 pub struct ClusterArgs {
     /// kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].
     #[arg(long, value_name = "FILE")]

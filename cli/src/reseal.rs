@@ -66,6 +66,9 @@ pub struct ResealArgs {
     pub cluster: ClusterArgs,
 }
 
+/// Re-sealed file contents are held until everything succeeded; at most this much (256 MiB).
+pub const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+
 /// How objects are re-sealed.
 pub enum Resealer {
     /// `POST /v1/rotate` through the API server.
@@ -363,6 +366,7 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
     let mut report = String::new();
     let (mut resealed, mut current, mut failed) = (0usize, 0usize, 0usize);
     let mut writes: Vec<(PathBuf, String, String)> = Vec::new();
+    let mut pending_bytes = 0usize;
     for (i, source) in files.iter().enumerate() {
         progress.show(i, &source.to_string());
         let Source::File(path) = source else {
@@ -497,6 +501,13 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
         if file_failed {
             failed += 1;
         } else if changed {
+            pending_bytes += new_text.len();
+            if pending_bytes > MAX_PENDING_BYTES {
+                bail!(
+                    "more than {} of re-sealed files to hold before writing; nothing written: re-seal fewer paths at a time",
+                    io::human_size(MAX_PENDING_BYTES as u64)
+                );
+            }
             writes.push((path.clone(), text, new_text));
         }
     }
