@@ -83,6 +83,11 @@ async fn service(client: &kube::Client, ns: &str, name: &str, port_name: Option<
 
 /// fake-apiserver + CRD + the shared test key + controller + Service with a named port.
 async fn cluster() -> Cluster {
+    cluster_with(&["--rate-limit", "1000", "--rate-limit-burst", "1000"]).await
+}
+
+/// [`cluster`] with these extra controller flags.
+async fn cluster_with(extra: &[&str]) -> Cluster {
     let server = FakeApiServer::start().await.unwrap();
     let client = server.kube_client().await.unwrap();
     Api::<CustomResourceDefinition>::all(client.clone())
@@ -97,7 +102,7 @@ async fn cluster() -> Cluster {
         .create(&PostParams::default(), &s)
         .await
         .unwrap();
-    let cfg = sealant_controller::Config::try_from_args([
+    let mut flags = vec![
         "sealant-controller",
         "--namespace",
         "kube-system",
@@ -107,12 +112,9 @@ async fn cluster() -> Cluster {
         "127.0.0.1:0",
         "--key-size",
         "2048",
-        "--rate-limit",
-        "1000",
-        "--rate-limit-burst",
-        "1000",
-    ])
-    .unwrap();
+    ];
+    flags.extend_from_slice(extra);
+    let cfg = sealant_controller::Config::try_from_args(flags).unwrap();
     let ctl = sealant_controller::start(cfg, client.clone())
         .await
         .unwrap();
@@ -872,4 +874,29 @@ fn reseal_offline_with_keys() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_online_waits_out_the_rate_limit() {
+    // Upstream's defaults: 2 requests per second, small burst; 429s are retried after Retry-After.
+    let c = cluster_with(&["--rate-limit", "2", "--rate-limit-burst", "1"]).await;
+    let (_, cert) = shared_key();
+    let file = c.path("many.yaml");
+    let text: String = (0..6)
+        .map(|i| yaml(&sealed(&cert, "prod", &format!("s{i}"))))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let kc = c.kubeconfig();
+    let out = run(
+        c.dir.path(),
+        &[
+            "verify",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("6 ok, 0 failed"), "{}", out.stdout);
 }
