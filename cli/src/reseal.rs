@@ -460,7 +460,14 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
                         continue;
                     }
                     match resealer.reseal(&ss, &doc.value)? {
-                        Ok(new) => {
+                        Ok(mut new) => {
+                            // An upstream controller does not record the key: it used its
+                            // newest, the one /v1/cert.pem served (a hint only).
+                            new.metadata
+                                .annotations
+                                .get_or_insert_with(Default::default)
+                                .entry(ANNOTATION_KEY_IDS.to_owned())
+                                .or_insert_with(|| newest.as_str().to_owned());
                             let format = if json {
                                 sealant_api::Format::Json
                             } else {
