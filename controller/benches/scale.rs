@@ -1,0 +1,713 @@
+//! Scale benchmark of the real `sealant-controller` binary against an in-process fake API server
+//! (loopback), RSA-4096 keys, compared in the same run with a naive mode that mimics upstream's
+//! strategy (`--bench-naive --workers 1`: serial, key-id hints ignored so every key is tried
+//! newest first, every object decrypted on every start).
+//!
+//! `cargo bench -p sealant-controller --bench scale` prints a table; `SEALANT_BENCH_QUICK=1`
+//! runs a small version (CI). Private-key operations are read from the controller's
+//! `sealant_private_key_operations_total`, memory from `/proc/<pid>/status` of the controller
+//! process, API requests from the fake API server's counters. Both modes run with
+//! `--kubeclient-qps 0` (no client-side rate limit) so the figures measure the controller, not
+//! the limiter.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_apiserver::{FakeApiServer, Verb};
+use futures_util::StreamExt;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use sealant_api::{SealOptions, SealedSecret, key_secret, seal_secret};
+use sealant_crypto::{CertOptions, Certificate, KeyEntry, Keyring, PrivateKey, Scope};
+use time::OffsetDateTime;
+
+const KEY_NS: &str = "kube-system";
+const NS: &str = "bench";
+const VECTOR_KEY: &str = include_str!("../../../shared/vectors/key-4096.pem");
+const VECTOR_CERT: &str = include_str!("../../../shared/vectors/cert-4096.pem");
+
+struct Params {
+    quick: bool,
+    cold: Vec<usize>,
+    values: usize,
+    keys: usize,
+    keys_objects: usize,
+    rss_sealed: usize,
+    rss_unrelated: usize,
+    quiet_window: Duration,
+    latency_samples: usize,
+    raw_values: usize,
+}
+
+impl Params {
+    fn from_env() -> Self {
+        if std::env::var("SEALANT_BENCH_QUICK").is_ok_and(|v| v == "1") {
+            Params {
+                quick: true,
+                cold: vec![200],
+                values: 3,
+                keys: 4,
+                keys_objects: 20,
+                rss_sealed: 200,
+                rss_unrelated: 2_000,
+                quiet_window: Duration::from_secs(2),
+                latency_samples: 20,
+                raw_values: 100,
+            }
+        } else {
+            Params {
+                quick: false,
+                cold: vec![1_000, 5_000],
+                values: 3,
+                keys: 24,
+                keys_objects: 100,
+                rss_sealed: 10_000,
+                rss_unrelated: 50_000,
+                quiet_window: Duration::from_secs(10),
+                latency_samples: 100,
+                raw_values: 600,
+            }
+        }
+    }
+}
+
+fn main() {
+    let p = Params::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(run(p));
+}
+
+/// One row of the report.
+struct Row {
+    scenario: String,
+    sealant: String,
+    naive: String,
+    target: String,
+}
+
+fn row(
+    scenario: impl Into<String>,
+    sealant: impl Into<String>,
+    naive: impl Into<String>,
+    target: &str,
+) -> Row {
+    Row {
+        scenario: scenario.into(),
+        sealant: sealant.into(),
+        naive: naive.into(),
+        target: target.to_owned(),
+    }
+}
+
+async fn run(p: Params) {
+    let started = Instant::now();
+    let key = PrivateKey::from_pem(VECTOR_KEY.as_bytes()).expect("vector key");
+    let cert = Certificate::from_pem(VECTOR_CERT.as_bytes()).expect("vector cert");
+    let mut rows = Vec::new();
+
+    // Raw single-core unseal rate (aws-lc-rs, one thread, one key).
+    let raw_rate = raw_unseal_rate(&key, &cert, p.raw_values);
+    eprintln!("raw single-core unseal rate: {raw_rate:.0} values/s");
+    rows.push(row(
+        "raw RSA-4096 unseal, 1 core (values/s)",
+        format!("{raw_rate:.0}"),
+        "",
+        "",
+    ));
+
+    // 1 + 2: cold start and restart.
+    for &n in &p.cold {
+        let mut sealant = ColdRestart::default();
+        let mut naive = ColdRestart::default();
+        for (mode, out) in [(Mode::Sealant, &mut sealant), (Mode::Naive, &mut naive)] {
+            let env = Env::new(&[(&key, &cert)]).await;
+            let objects = sealed_objects(&cert, "ss", n, p.values);
+            create_all(&env.client, objects).await;
+            *out = cold_and_restart(&env, mode, n, p.values).await;
+            eprintln!("N={n} {mode:?}: {out:?}");
+        }
+        let values = (n * p.values) as f64;
+        rows.push(row(
+            format!("cold start N={n} x{} values: time to all Ready", p.values),
+            secs(sealant.cold),
+            secs(naive.cold),
+            "",
+        ));
+        rows.push(row(
+            format!("cold start N={n}: private-key ops"),
+            sealant.cold_ops.to_string(),
+            naive.cold_ops.to_string(),
+            &format!("{}", n * p.values),
+        ));
+        let ratio = |d: Duration| values / d.as_secs_f64() / raw_rate;
+        rows.push(row(
+            format!("cold start N={n}: throughput / raw 1-core rate"),
+            format!("{:.2}x", ratio(sealant.cold)),
+            format!("{:.2}x", ratio(naive.cold)),
+            ">= 1.6x",
+        ));
+        rows.push(row(
+            format!("restart N={n}: private-key ops"),
+            sealant.restart_ops.to_string(),
+            naive.restart_ops.to_string(),
+            "0",
+        ));
+        rows.push(row(
+            format!("restart N={n}: time to steady state"),
+            secs(sealant.restart),
+            secs(naive.restart),
+            if n >= 5_000 { "< 5 s" } else { "" },
+        ));
+        rows.push(row(
+            format!("restart N={n}: API writes"),
+            sealant.restart_writes.to_string(),
+            naive.restart_writes.to_string(),
+            "0",
+        ));
+    }
+
+    // 3: many keys, objects sealed with the oldest.
+    {
+        let keys = many_keys(p.keys);
+        let pairs: Vec<(&PrivateKey, &Certificate)> = keys.iter().map(|(k, c)| (k, c)).collect();
+        let oldest = &keys[0].1;
+        let mut per_value = Vec::new();
+        let mut times = Vec::new();
+        for mode in [Mode::Sealant, Mode::Naive] {
+            let env = Env::new(&pairs).await;
+            create_all(
+                &env.client,
+                sealed_objects(oldest, "k", p.keys_objects, p.values),
+            )
+            .await;
+            let ctl = Controller::spawn(&env, mode);
+            let t = wait_all_ready(&env, p.keys_objects, Duration::from_secs(1800)).await;
+            let ops = ctl.metric("sealant_private_key_operations_total").await;
+            ctl.stop().await;
+            per_value.push(ops / (p.keys_objects * p.values) as f64);
+            times.push(t);
+            eprintln!("{} keys {mode:?}: {ops} ops in {t:?}", p.keys);
+        }
+        rows.push(row(
+            format!(
+                "{} keys, sealed with the oldest: private-key ops per value",
+                p.keys
+            ),
+            format!("{:.2}", per_value[0]),
+            format!("{:.2}", per_value[1]),
+            "1",
+        ));
+        rows.push(row(
+            format!(
+                "{} keys: time to all Ready ({} objects)",
+                p.keys, p.keys_objects
+            ),
+            secs(times[0]),
+            secs(times[1]),
+            "",
+        ));
+    }
+
+    // 4: steady-state memory with many SealedSecrets and unrelated Secrets; quiet afterwards.
+    {
+        let env = Env::new(&[(&key, &cert)]).await;
+        let unrelated = (0..p.rss_unrelated)
+            .map(|i| plain_secret(&format!("other{}", i % 10), &format!("unrelated-{i}")));
+        create_all_secrets(&env.client, unrelated.collect()).await;
+        create_all(&env.client, sealed_objects(&cert, "m", p.rss_sealed, 1)).await;
+        let ctl = Controller::spawn(&env, Mode::Sealant);
+        let t = wait_all_ready(&env, p.rss_sealed, Duration::from_secs(3600)).await;
+        eprintln!("memory scenario converged in {t:?}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        env.server.reset_counts();
+        tokio::time::sleep(p.quiet_window).await;
+        let writes = env.server.write_count();
+        let (rss, hwm) = ctl.memory();
+        ctl.stop().await;
+        rows.push(row(
+            format!(
+                "{} SealedSecrets + {} unrelated Secrets: controller VmRSS / VmHWM",
+                p.rss_sealed, p.rss_unrelated
+            ),
+            format!(
+                "{:.1} / {:.1} MiB",
+                rss as f64 / 1024.0,
+                hwm as f64 / 1024.0
+            ),
+            "",
+            "< 64 MiB",
+        ));
+        rows.push(row(
+            format!(
+                "API writes in {} s after convergence",
+                p.quiet_window.as_secs()
+            ),
+            writes.to_string(),
+            "",
+            "0",
+        ));
+    }
+
+    // 5: apply -> Ready latency while idle.
+    {
+        let env = Env::new(&[(&key, &cert)]).await;
+        let ctl = Controller::spawn(&env, Mode::Sealant);
+        ctl.wait_ready().await;
+        let api: Api<SealedSecret> = Api::namespaced(env.client.clone(), NS);
+        let mut samples = Vec::new();
+        for (i, ss) in sealed_objects(&cert, "lat", p.latency_samples, p.values)
+            .into_iter()
+            .enumerate()
+        {
+            let name = format!("lat{i}");
+            let t0 = Instant::now();
+            api.create(&PostParams::default(), &ss).await.unwrap();
+            loop {
+                let got = api.get(&name).await.unwrap();
+                if is_ready(&got) {
+                    break;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(60), "{name} never Ready");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            samples.push(t0.elapsed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ctl.stop().await;
+        samples.sort();
+        let pct = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        rows.push(row(
+            format!(
+                "apply -> Ready while idle, p50 / p99 ({} samples, {} values)",
+                p.latency_samples, p.values
+            ),
+            format!("{:.1} / {:.1} ms", ms(pct(0.5)), ms(pct(0.99))),
+            "",
+            "",
+        ));
+    }
+
+    print_table(&p, &rows, started.elapsed());
+}
+
+fn print_table(p: &Params, rows: &[Row], total: Duration) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!();
+    println!(
+        "sealant-controller scale benchmark ({}; {cpus} CPUs; RSA-4096; fake-apiserver in-process on loopback; total {:.0} s)",
+        if p.quick { "QUICK" } else { "full" },
+        total.as_secs_f64()
+    );
+    println!(
+        "naive = --bench-naive --workers 1 (upstream's strategy: serial, trial decryption, decrypt on every start)"
+    );
+    let w0 = rows
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let w1 = rows
+        .iter()
+        .map(|r| r.sealant.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let w2 = rows.iter().map(|r| r.naive.len()).max().unwrap_or(0).max(5);
+    let w3 = rows
+        .iter()
+        .map(|r| r.target.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    println!(
+        "| {:w0$} | {:>w1$} | {:>w2$} | {:w3$} |",
+        "scenario", "sealant", "naive", "target"
+    );
+    println!(
+        "|{}|{}:|{}:|{}|",
+        "-".repeat(w0 + 2),
+        "-".repeat(w1 + 1),
+        "-".repeat(w2 + 1),
+        "-".repeat(w3 + 2)
+    );
+    for r in rows {
+        println!(
+            "| {:w0$} | {:>w1$} | {:>w2$} | {:w3$} |",
+            r.scenario, r.sealant, r.naive, r.target
+        );
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn raw_unseal_rate(key: &PrivateKey, cert: &Certificate, n: usize) -> f64 {
+    let label = Scope::Strict.label(NS, "raw");
+    let sealed: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            sealant_crypto::seal(key.public_key(), format!("value-{i}").as_bytes(), &label).unwrap()
+        })
+        .collect();
+    let mut keyring = Keyring::new();
+    keyring.insert(KeyEntry::new(key.clone(), Some(cert.clone())));
+    let hint = [cert.key_id().clone()];
+    // Warm up, then time.
+    for s in sealed.iter().take(5) {
+        keyring.unseal(s, &label, &hint).unwrap();
+    }
+    let t = Instant::now();
+    for s in &sealed {
+        keyring.unseal(s, &label, &hint).unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// `n` RSA-4096 keys with certificates an hour apart, oldest first.
+fn many_keys(n: usize) -> Vec<(PrivateKey, Certificate)> {
+    let now = OffsetDateTime::now_utc();
+    let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mut out: Vec<Option<(PrivateKey, Certificate)>> = vec![None; n];
+    std::thread::scope(|s| {
+        for (t, chunk) in out.chunks_mut(n.div_ceil(threads).max(1)).enumerate() {
+            let base = t * n.div_ceil(threads).max(1);
+            s.spawn(move || {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    let i = base + j;
+                    let key = PrivateKey::generate(4096).unwrap();
+                    let at = now - time::Duration::hours((n - i) as i64);
+                    let cert = Certificate::self_signed(&key, &CertOptions::default(), at).unwrap();
+                    *slot = Some((key, cert));
+                }
+            });
+        }
+    });
+    out.into_iter().map(|k| k.unwrap()).collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Sealant,
+    Naive,
+}
+
+#[derive(Debug, Default)]
+struct ColdRestart {
+    cold: Duration,
+    cold_ops: u64,
+    restart: Duration,
+    restart_ops: u64,
+    restart_writes: u64,
+}
+
+async fn cold_and_restart(env: &Env, mode: Mode, n: usize, values: usize) -> ColdRestart {
+    let ctl = Controller::spawn(env, mode);
+    let cold = wait_all_ready(env, n, Duration::from_secs(3600)).await;
+    let cold_ops = ctl.metric("sealant_private_key_operations_total").await as u64;
+    ctl.stop().await;
+    env.server.reset_counts();
+
+    let t0 = Instant::now();
+    let ctl = Controller::spawn(env, mode);
+    let want_ops = match mode {
+        Mode::Sealant => 0.0,
+        Mode::Naive => (n * values) as f64,
+    };
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let reconciled = ctl
+            .try_metric("sealed_secrets_controller_unseal_requests_total")
+            .await;
+        let ops = ctl.try_metric("sealant_private_key_operations_total").await;
+        if reconciled.is_some_and(|r| r >= n as f64) && ops.is_some_and(|o| o >= want_ops) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "restart never settled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let restart = t0.elapsed();
+    // Anything still to come (it should not) shows up here.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let restart_ops = ctl.metric("sealant_private_key_operations_total").await as u64;
+    let restart_writes = env.server.write_count();
+    ctl.stop().await;
+    ColdRestart {
+        cold,
+        cold_ops,
+        restart,
+        restart_ops,
+        restart_writes,
+    }
+}
+
+/// A fake API server with the CRD, the bench namespaces and the given key Secrets.
+struct Env {
+    server: FakeApiServer,
+    client: Client,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Env {
+    async fn new(keys: &[(&PrivateKey, &Certificate)]) -> Self {
+        let server = FakeApiServer::start().await.expect("fake API server");
+        let client = server.kube_client().await.unwrap();
+        Api::<CustomResourceDefinition>::all(client.clone())
+            .create(&PostParams::default(), &sealant_api::crd())
+            .await
+            .unwrap();
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let mut names = vec![NS.to_owned(), KEY_NS.to_owned()];
+        names.extend((0..10).map(|i| format!("other{i}")));
+        for ns in names {
+            let mut n = Namespace::default();
+            n.metadata.name = Some(ns);
+            let _ = namespaces.create(&PostParams::default(), &n).await;
+        }
+        for (i, (key, cert)) in keys.iter().enumerate() {
+            let mut s = key_secret(key, cert, KEY_NS, "sealed-secrets-key");
+            s.metadata.generate_name = None;
+            s.metadata.name = Some(format!("bench-key-{i:02}"));
+            Api::<Secret>::namespaced(client.clone(), KEY_NS)
+                .create(&PostParams::default(), &s)
+                .await
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig).unwrap();
+        server.reset_counts();
+        Env {
+            server,
+            client,
+            _dir: dir,
+            kubeconfig,
+        }
+    }
+}
+
+fn plain_secret(ns: &str, name: &str) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(ns.to_owned()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "payload".to_owned(),
+            ByteString(vec![b'x'; 256]),
+        )])),
+        ..Default::default()
+    }
+}
+
+fn sealed_objects(cert: &Certificate, prefix: &str, n: usize, values: usize) -> Vec<SealedSecret> {
+    (0..n)
+        .map(|i| {
+            let mut s = plain_secret(NS, &format!("{prefix}{i}"));
+            s.data = Some(
+                (0..values)
+                    .map(|v| {
+                        (
+                            format!("v{v}"),
+                            ByteString(format!("value {v} of {i}").into_bytes()),
+                        )
+                    })
+                    .collect(),
+            );
+            seal_secret(&s, cert, &SealOptions::default()).unwrap()
+        })
+        .collect()
+}
+
+async fn create_all(client: &Client, objects: Vec<SealedSecret>) {
+    let api: Api<SealedSecret> = Api::namespaced(client.clone(), NS);
+    futures_util::stream::iter(objects)
+        .map(|ss| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &ss).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .for_each(|_| async {})
+        .await;
+}
+
+async fn create_all_secrets(client: &Client, objects: Vec<Secret>) {
+    futures_util::stream::iter(objects)
+        .map(|s| {
+            let api: Api<Secret> =
+                Api::namespaced(client.clone(), s.metadata.namespace.as_deref().unwrap());
+            async move { api.create(&PostParams::default(), &s).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .for_each(|_| async {})
+        .await;
+}
+
+fn is_ready(ss: &SealedSecret) -> bool {
+    ss.status.as_ref().is_some_and(|st| {
+        st.observed_generation == ss.metadata.generation
+            && st
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// Waits until `n` status writes happened, then checks that every object is Ready; returns the
+/// time from the call.
+async fn wait_all_ready(env: &Env, n: usize, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if env.server.count(Verb::Update, "sealedsecrets/status") >= n as u64 {
+            let api: Api<SealedSecret> = Api::namespaced(env.client.clone(), NS);
+            let list = api.list(&ListParams::default()).await.unwrap();
+            let ready = list.items.iter().filter(|s| is_ready(s)).count();
+            if ready >= n {
+                return t0.elapsed();
+            }
+        }
+        assert!(t0.elapsed() < limit, "objects never all Ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The controller binary as a child process.
+struct Controller {
+    child: Child,
+    api: SocketAddr,
+    metrics: SocketAddr,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Controller {
+    fn spawn(env: &Env, mode: Mode) -> Self {
+        Self::spawn_with(&env.kubeconfig, mode)
+    }
+
+    fn spawn_with(kubeconfig: &Path, mode: Mode) -> Self {
+        let api = free_port();
+        let metrics = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealant-controller"));
+        cmd.env("KUBECONFIG", kubeconfig)
+            .env("POD_NAMESPACE", KEY_NS)
+            .args(["--kubeclient-qps", "0", "--key-renew-period", "0"])
+            .args(["--listen-addr", &format!("127.0.0.1:{api}")])
+            .args(["--listen-metrics-addr", &format!("127.0.0.1:{metrics}")])
+            .args(["--log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if mode == Mode::Naive {
+            cmd.args(["--bench-naive", "--workers", "1"]);
+        }
+        Controller {
+            child: cmd.spawn().expect("spawn sealant-controller"),
+            api: format!("127.0.0.1:{api}").parse().unwrap(),
+            metrics: format!("127.0.0.1:{metrics}").parse().unwrap(),
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let t0 = Instant::now();
+        loop {
+            if let Some((200, _)) = get(self.api, "/readyz").await {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "controller not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn try_metric(&self, name: &str) -> Option<f64> {
+        let (code, body) = get(self.metrics, "/metrics").await?;
+        if code != 200 {
+            return None;
+        }
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        self.try_metric(name)
+            .await
+            .unwrap_or_else(|| panic!("metric {name} unavailable"))
+    }
+
+    /// (VmRSS, VmHWM) in KiB.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET: (status, body), or `None` if the listener is not up yet.
+async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.ok()?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_owned()))
+}
