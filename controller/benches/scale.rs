@@ -44,6 +44,7 @@ struct Params {
     quiet_window: Duration,
     latency_samples: usize,
     raw_values: usize,
+    only_rss: bool,
 }
 
 impl Params {
@@ -60,6 +61,7 @@ impl Params {
                 quiet_window: Duration::from_secs(2),
                 latency_samples: 20,
                 raw_values: 100,
+                only_rss: false,
             }
         } else {
             Params {
@@ -73,13 +75,24 @@ impl Params {
                 quiet_window: Duration::from_secs(10),
                 latency_samples: 100,
                 raw_values: 600,
+                only_rss: false,
             }
         }
     }
 }
 
 fn main() {
-    let p = Params::from_env();
+    let mut p = Params::from_env();
+    // Diagnostics: `SEALANT_BENCH_RSS=<sealed>,<unrelated>` resizes the memory scenario;
+    // `SEALANT_BENCH_ONLY=rss` runs only that scenario.
+    if let Ok(v) = std::env::var("SEALANT_BENCH_RSS")
+        && let Some((a, b)) = v.split_once(',')
+        && let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse())
+    {
+        p.rss_sealed = a;
+        p.rss_unrelated = b;
+    }
+    p.only_rss = std::env::var("SEALANT_BENCH_ONLY").is_ok_and(|v| v == "rss");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -127,7 +140,8 @@ async fn run(p: Params) {
     ));
 
     // 1 + 2: cold start and restart.
-    for &n in &p.cold {
+    let cold: &[usize] = if p.only_rss { &[] } else { &p.cold };
+    for &n in cold {
         let mut sealant = ColdRestart::default();
         let mut naive = ColdRestart::default();
         for (mode, out) in [(Mode::Sealant, &mut sealant), (Mode::Naive, &mut naive)] {
@@ -178,7 +192,7 @@ async fn run(p: Params) {
     }
 
     // 3: many keys, objects sealed with the oldest.
-    {
+    if !p.only_rss {
         let keys = many_keys(p.keys);
         let pairs: Vec<(&PrivateKey, &Certificate)> = keys.iter().map(|(k, c)| (k, c)).collect();
         let oldest = &keys[0].1;
@@ -260,7 +274,7 @@ async fn run(p: Params) {
     }
 
     // 5: apply -> Ready latency while idle.
-    {
+    if !p.only_rss {
         let env = Env::new(&[(&key, &cert)]).await;
         let ctl = Controller::spawn(&env, Mode::Sealant);
         ctl.wait_ready().await;
