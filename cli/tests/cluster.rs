@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/cluster.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,15 +13,13 @@ use std::time::Duration;
 use common::*;
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::Secret;
 use sealant_api::{
-    ANNOTATION_KEY_IDS, ANNOTATION_SEALED_FOR, SealOptions, SealedSecret, key_secret, seal_secret,
-    to_yaml,
+    ANNOTATION_KEY_IDS, ANNOTATION_SEALED_FOR, SealOptions, SealedSecret, seal_secret, to_yaml,
 };
 use sealant_controller::Running;
 use sealant_crypto::{CertOptions, Certificate, PrivateKey};
+use support::{Controlled, Out, isolated, service, shared_key, start};
 
 const SECRET_VALUE: &str = "s3cr3t-value-never-printed";
 
@@ -32,14 +32,6 @@ fn new_key() -> (PrivateKey, Certificate) {
     )
     .unwrap();
     (key, cert)
-}
-
-fn shared_key() -> (PrivateKey, Certificate) {
-    let (key, cert) = test_pems();
-    (
-        PrivateKey::from_pem(key.as_bytes()).unwrap(),
-        Certificate::from_pem(cert.as_bytes()).unwrap(),
-    )
 }
 
 struct Cluster {
@@ -58,29 +50,6 @@ impl Cluster {
     }
 }
 
-async fn service(client: &kube::Client, ns: &str, name: &str, port_name: Option<&str>) {
-    let svc = Service {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(ns.to_owned()),
-            ..Default::default()
-        },
-        spec: Some(ServiceSpec {
-            ports: Some(vec![ServicePort {
-                name: port_name.map(str::to_owned),
-                port: 8080,
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    Api::<Service>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &svc)
-        .await
-        .unwrap();
-}
-
 /// fake-apiserver + CRD + the shared test key + controller + Service with a named port.
 async fn cluster() -> Cluster {
     cluster_with(&["--rate-limit", "1000", "--rate-limit-burst", "1000"]).await
@@ -88,39 +57,11 @@ async fn cluster() -> Cluster {
 
 /// [`cluster`] with these extra controller flags.
 async fn cluster_with(extra: &[&str]) -> Cluster {
-    let server = FakeApiServer::start().await.unwrap();
-    let client = server.kube_client().await.unwrap();
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &sealant_api::crd())
-        .await
-        .unwrap();
-    let (key, cert) = shared_key();
-    let mut s = key_secret(&key, &cert, "kube-system", "sealed-secrets-key");
-    s.metadata.generate_name = None;
-    s.metadata.name = Some("test-key".to_owned());
-    Api::<Secret>::namespaced(client.clone(), "kube-system")
-        .create(&PostParams::default(), &s)
-        .await
-        .unwrap();
-    let mut flags = vec![
-        "sealant-controller",
-        "--namespace",
-        "kube-system",
-        "--listen-addr",
-        "127.0.0.1:0",
-        "--listen-metrics-addr",
-        "127.0.0.1:0",
-        "--key-size",
-        "2048",
-    ];
-    flags.extend_from_slice(extra);
-    let cfg = sealant_controller::Config::try_from_args(flags).unwrap();
-    let ctl = sealant_controller::start(cfg, client.clone())
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(60), ctl.keys.wait_loaded())
-        .await
-        .expect("keys loaded");
+    let Controlled {
+        server,
+        ctl,
+        client,
+    } = start(extra).await;
     service(
         &client,
         "kube-system",
@@ -143,45 +84,12 @@ async fn cluster_with(extra: &[&str]) -> Cluster {
 
 /// The binary with an isolated HOME, cache and kubeconfig environment.
 fn bin(c_dir: &Path) -> assert_cmd::Command {
-    let mut cmd = sealant();
-    cmd.env("HOME", c_dir)
-        .env("SEALANT_CACHE_DIR", c_dir.join("cache"))
-        .env_remove("KUBECONFIG")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("SEALED_SECRETS_CONTROLLER_NAME")
-        .env_remove("SEALED_SECRETS_CONTROLLER_NAMESPACE");
-    cmd
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+    isolated(c_dir)
 }
 
 /// Runs the binary off the async runtime (the controller keeps serving meanwhile).
 async fn run(dir: &Path, args: &[&str]) -> Out {
-    let dir = dir.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = bin(&dir)
-            .args(&args)
-            .timeout(Duration::from_secs(180))
-            .output()
-            .unwrap();
-        let out = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(
-            !out.stdout.contains(SECRET_VALUE) && !out.stderr.contains(SECRET_VALUE),
-            "a secret value was printed"
-        );
-        out
-    })
-    .await
-    .unwrap()
+    support::run(dir, args, None, SECRET_VALUE).await
 }
 
 /// `sealant seal -f input` with `KUBECONFIG` and no `--cert`.
