@@ -203,6 +203,20 @@ impl Pass {
     }
 }
 
+/// Drops what the controller never reads from the cached copy of a SealedSecret: managedFields
+/// and kubectl's last-applied annotation (a second copy of the whole object, ciphertext
+/// included). The cache holds every SealedSecret, so this is most of its size for objects applied
+/// with kubectl or server-side apply. Status writes are unaffected: the API server takes only
+/// `.status` from a `/status` PUT and keeps the stored metadata.
+fn slim_for_cache(ss: &mut SealedSecret) {
+    ss.metadata.managed_fields = None;
+    if let Some(a) = ss.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// A digest of everything the Secret is derived from: identity, scope, spec and options.
 pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
     let top = ss.metadata.annotations.clone().unwrap_or_default();
@@ -639,7 +653,13 @@ pub async fn run(
         if let Some(sel) = opts.label_selector.as_deref().filter(|s| !s.is_empty()) {
             wc = wc.labels(sel);
         }
-        let mut controller = Controller::new(ss_api, wc.clone())
+        let (reader, writer) = kube::runtime::reflector::store();
+        let sealed = watcher::watcher(ss_api, wc.clone())
+            .default_backoff()
+            .modify(slim_for_cache)
+            .reflect(writer)
+            .applied_objects();
+        let mut controller = Controller::for_stream(sealed, reader)
             .with_config(ControllerConfig::default().concurrency(opts.workers));
         if !opts.skip_recreate {
             ctx.index_enabled

@@ -472,3 +472,56 @@ async fn kubeseal_vector_becomes_the_expected_secret() {
         expected.metadata.annotations.as_ref().unwrap()["team"]
     );
 }
+
+/// The controller caches SealedSecrets without managedFields and kubectl's last-applied
+/// annotation; objects carrying both still unseal, and the stored object keeps them after the
+/// status write (only `.status` is taken from a `/status` PUT).
+#[tokio::test]
+async fn applied_objects_keep_their_metadata_through_status_writes() {
+    let (_server, client, _ctl) = setup().await;
+    let (_, cert) = test_key();
+    let mut ss = seal(
+        &cert,
+        "app",
+        "applied",
+        &[("password", "s3cr3t-applied")],
+        Scope::Strict,
+    );
+    let last_applied = serde_json::to_string(&ss).unwrap();
+    ss.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(
+            "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+            last_applied.clone(),
+        );
+    let params = PatchParams::apply("flux-like").force();
+    ss_api(&client, "app")
+        .patch("applied", &params, &Patch::Apply(&ss))
+        .await
+        .unwrap();
+
+    let got = ready(&client, "app", "applied").await;
+    let s = secret_where(&client, "app", "applied", |_| true).await;
+    assert_eq!(item(&s, "password"), "s3cr3t-applied");
+    assert!(
+        !s.metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("kubectl.kubernetes.io/last-applied-configuration"),
+        "last-applied is not copied to the Secret"
+    );
+    let annotations = got.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations.get("kubectl.kubernetes.io/last-applied-configuration"),
+        Some(&last_applied)
+    );
+    let managers: Vec<_> = got
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.iter().any(|m| m == "flux-like"), "{managers:?}");
+}
