@@ -86,6 +86,16 @@ fn line_with<'a>(text: &'a str, prefix: &str) -> &'a str {
 
 // ---------------------------------------------------------------- set / unset
 
+/// `sealant set --cert <vector cert> FILE`, to be completed with the key and value source.
+fn set_with(cert: &str, file: impl AsRef<std::path::Path>) -> assert_cmd::Command {
+    let mut cmd = sealant();
+    cmd.arg("set")
+        .arg("--cert")
+        .arg(vector(cert))
+        .arg(file.as_ref());
+    cmd
+}
+
 #[test]
 fn set_replaces_one_line_and_keeps_other_ciphertext() {
     let w = Workdir::new();
@@ -98,11 +108,7 @@ fn set_replaces_one_line_and_keeps_other_ciphertext() {
         ),
         "ss.yaml",
     );
-    let assert = sealant()
-        .arg("set")
-        .arg("--cert")
-        .arg(vector(CERT_2048))
-        .arg(w.path("ss.yaml"))
+    let assert = set_with(CERT_2048, w.path("ss.yaml"))
         .args(["password", "--value-stdin"])
         .write_stdin("n3w-s3cr3t-value")
         .assert()
@@ -143,11 +149,7 @@ fn set_in_a_stream_touches_only_the_selected_document() {
 
     // Two SealedSecrets: a selector is needed.
     let line = assert_input_error(
-        sealant()
-            .arg("set")
-            .arg("--cert")
-            .arg(vector(CERT_2048))
-            .arg(w.path("all.yaml"))
+        set_with(CERT_2048, w.path("all.yaml"))
             .args(["mid", "--from-file"])
             .arg(w.cert())
             .assert(),
@@ -157,11 +159,7 @@ fn set_in_a_stream_touches_only_the_selected_document() {
     assert_eq!(w.read("all.yaml"), stream);
 
     w.write("v.txt", "middle");
-    sealant()
-        .arg("set")
-        .arg("--cert")
-        .arg(vector(CERT_2048))
-        .arg(w.path("all.yaml"))
+    set_with(CERT_2048, w.path("all.yaml"))
         .args(["mid", "--name", "b", "-n", "prod", "--from-file"])
         .arg(w.path("v.txt"))
         .assert()
@@ -210,11 +208,7 @@ fn set_with_a_new_key_adds_only_annotation_lines() {
         .map(|l| format!("{l}\n"))
         .collect();
     w.write("ss.yaml", &upstream);
-    sealant()
-        .arg("set")
-        .arg("--cert")
-        .arg(vector(CERT_4096))
-        .arg(w.path("ss.yaml"))
+    set_with(CERT_4096, w.path("ss.yaml"))
         .args(["b", "--value-stdin"])
         .write_stdin("two")
         .assert()
@@ -274,11 +268,7 @@ fn set_on_flow_style_and_json_keeps_other_values() {
     );
     let flow = flow.replace("encryptedData:\n    {", "encryptedData: {");
     w.write("flow.yaml", &flow);
-    sealant()
-        .arg("set")
-        .arg("--cert")
-        .arg(vector(CERT_2048))
-        .arg(w.path("flow.yaml"))
+    set_with(CERT_2048, w.path("flow.yaml"))
         .args(["a", "--value-stdin"])
         .write_stdin("uno")
         .assert()
@@ -371,11 +361,7 @@ fn set_errors_leave_the_file_untouched() {
         "ss.yaml",
     );
     let set = |key: &str, stdin: &str, extra: &[&str]| {
-        sealant()
-            .arg("set")
-            .arg("--cert")
-            .arg(vector(CERT_2048))
-            .arg(w.path("ss.yaml"))
+        set_with(CERT_2048, w.path("ss.yaml"))
             .arg(key)
             .arg("--value-stdin")
             .args(extra)
@@ -395,11 +381,7 @@ fn set_errors_leave_the_file_untouched() {
     // A Secret is not a SealedSecret.
     w.write("plain.yaml", secret_yaml(Some("prod"), "db", &[("a", "1")]));
     assert_input_error(
-        sealant()
-            .arg("set")
-            .arg("--cert")
-            .arg(vector(CERT_2048))
-            .arg(w.path("plain.yaml"))
+        set_with(CERT_2048, w.path("plain.yaml"))
             .args(["b", "--value-stdin"])
             .write_stdin("x")
             .assert(),
@@ -431,11 +413,7 @@ fn set_keeps_crlf_line_endings_and_names_a_missing_value_file() {
     let crlf = lf.replace('\n', "\r\n");
     w.write("ss.yaml", &crlf);
     assert_input_error(
-        sealant()
-            .arg("set")
-            .arg("--cert")
-            .arg(vector(CERT_2048))
-            .arg(w.path("ss.yaml"))
+        set_with(CERT_2048, w.path("ss.yaml"))
             .args(["b", "--from-file"])
             .arg(w.path("missing.txt"))
             .assert(),
@@ -443,11 +421,7 @@ fn set_keeps_crlf_line_endings_and_names_a_missing_value_file() {
     );
     assert_eq!(w.read("ss.yaml"), crlf);
     w.write("b.txt", "bee");
-    sealant()
-        .arg("set")
-        .arg("--cert")
-        .arg(vector(CERT_2048))
-        .arg(w.path("ss.yaml"))
+    set_with(CERT_2048, w.path("ss.yaml"))
         .args(["b", "--from-file"])
         .arg(w.path("b.txt"))
         .assert()
