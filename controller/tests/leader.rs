@@ -18,14 +18,6 @@ use sealant_crypto::{Certificate, Scope};
 
 const LEASE: &str = "sealant-ha-test";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Replica {
     name: &'static str,
     child: Child,
@@ -66,13 +58,7 @@ impl Replica {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
+        signal(self.child.id(), sig);
     }
 
     async fn ready(&self) {

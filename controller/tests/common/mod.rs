@@ -398,3 +398,23 @@ pub async fn http(
         .unwrap_or(0);
     (code, head.to_owned(), body.to_owned())
 }
+
+/// A free loopback port for a child process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `sig` (e.g. `TERM`, `KILL`, `USR1`) to a child process, asserting delivery.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
