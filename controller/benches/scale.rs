@@ -44,7 +44,7 @@ struct Params {
     quiet_window: Duration,
     latency_samples: usize,
     raw_values: usize,
-    only_rss: bool,
+    only: Option<String>,
 }
 
 impl Params {
@@ -61,7 +61,7 @@ impl Params {
                 quiet_window: Duration::from_secs(2),
                 latency_samples: 20,
                 raw_values: 100,
-                only_rss: false,
+                only: None,
             }
         } else {
             Params {
@@ -75,7 +75,7 @@ impl Params {
                 quiet_window: Duration::from_secs(10),
                 latency_samples: 100,
                 raw_values: 600,
-                only_rss: false,
+                only: None,
             }
         }
     }
@@ -83,8 +83,9 @@ impl Params {
 
 fn main() {
     let mut p = Params::from_env();
-    // Diagnostics: `SEALANT_BENCH_RSS=<sealed>,<unrelated>` resizes the memory scenario;
-    // `SEALANT_BENCH_ONLY=rss` runs only that scenario.
+    // Diagnostics: `SEALANT_BENCH_RSS=<sealed>,<unrelated>` resizes the memory scenario,
+    // `SEALANT_BENCH_COLD=<n>[,<n>...]` the cold-start one; `SEALANT_BENCH_ONLY=rss|cold` runs
+    // only that scenario.
     if let Ok(v) = std::env::var("SEALANT_BENCH_RSS")
         && let Some((a, b)) = v.split_once(',')
         && let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse())
@@ -92,7 +93,10 @@ fn main() {
         p.rss_sealed = a;
         p.rss_unrelated = b;
     }
-    p.only_rss = std::env::var("SEALANT_BENCH_ONLY").is_ok_and(|v| v == "rss");
+    if let Ok(v) = std::env::var("SEALANT_BENCH_COLD") {
+        p.cold = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    }
+    p.only = std::env::var("SEALANT_BENCH_ONLY").ok();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -138,13 +142,34 @@ async fn run(p: Params) {
         "",
         "",
     ));
+    // The machine's ceiling: the same loop on every core at once.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let all_cores: f64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cpus)
+            .map(|_| s.spawn(|| raw_unseal_rate(&key, &cert, p.raw_values)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    eprintln!("raw unseal rate on {cpus} cores: {all_cores:.0} values/s");
+    rows.push(row(
+        format!("raw RSA-4096 unseal, {cpus} cores at once (values/s; ceiling)"),
+        format!("{all_cores:.0} ({:.2}x)", all_cores / raw_rate),
+        "",
+        "",
+    ));
 
     // 1 + 2: cold start and restart.
-    let cold: &[usize] = if p.only_rss { &[] } else { &p.cold };
+    let wants = |scenario: &str| p.only.as_deref().is_none_or(|o| o == scenario);
+    // Diagnostics: `SEALANT_BENCH_SKIP_NAIVE=1` leaves out the naive cold-start runs.
+    let skip_naive = std::env::var("SEALANT_BENCH_SKIP_NAIVE").is_ok_and(|v| v == "1");
+    let cold: &[usize] = if wants("cold") { &p.cold } else { &[] };
     for &n in cold {
         let mut sealant = ColdRestart::default();
         let mut naive = ColdRestart::default();
         for (mode, out) in [(Mode::Sealant, &mut sealant), (Mode::Naive, &mut naive)] {
+            if mode == Mode::Naive && skip_naive {
+                continue;
+            }
             let env = Env::new(&[(&key, &cert)]).await;
             let objects = sealed_objects(&cert, "ss", n, p.values);
             create_all(&env.client, objects).await;
@@ -192,7 +217,7 @@ async fn run(p: Params) {
     }
 
     // 3: many keys, objects sealed with the oldest.
-    if !p.only_rss {
+    if wants("keys") {
         let keys = many_keys(p.keys);
         let pairs: Vec<(&PrivateKey, &Certificate)> = keys.iter().map(|(k, c)| (k, c)).collect();
         let oldest = &keys[0].1;
@@ -234,7 +259,7 @@ async fn run(p: Params) {
     }
 
     // 4: steady-state memory with many SealedSecrets and unrelated Secrets; quiet afterwards.
-    {
+    if wants("rss") {
         let env = Env::new(&[(&key, &cert)]).await;
         let unrelated = (0..p.rss_unrelated)
             .map(|i| plain_secret(&format!("other{}", i % 10), &format!("unrelated-{i}")));
@@ -274,7 +299,7 @@ async fn run(p: Params) {
     }
 
     // 5: apply -> Ready latency while idle.
-    if !p.only_rss {
+    if wants("latency") {
         let env = Env::new(&[(&key, &cert)]).await;
         let ctl = Controller::spawn(&env, Mode::Sealant);
         ctl.wait_ready().await;

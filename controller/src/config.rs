@@ -118,7 +118,8 @@ pub struct Config {
     #[arg(long, env = "SEALANT_WATCH_FOR_SECRETS", hide = true, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub watch_for_secrets: bool,
 
-    /// Parallel reconciles [default: number of CPUs].
+    /// Parallel decryptions [default: number of CPUs]. Up to four times as many reconciles are
+    /// in flight, so their API requests overlap the decryptions.
     #[arg(long, env = "SEALANT_WORKERS")]
     pub workers: Option<u16>,
 
@@ -320,7 +321,7 @@ impl Config {
         Ok(Some(opts))
     }
 
-    /// Parallel reconciles.
+    /// Parallel decryptions.
     pub fn worker_count(&self) -> u16 {
         self.workers.filter(|w| *w > 0).unwrap_or_else(|| {
             std::thread::available_parallelism()

@@ -230,7 +230,8 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
                     cfg.max_retry_delay,
                 )
                 .with_leadership(lead.clone())
-                .with_naive(cfg.bench_naive),
+                .with_naive(cfg.bench_naive)
+                .with_workers(watch_opts.workers),
             );
             let lead_lost = lead.clone();
             let term_end: ShutdownSignal = futures_util::FutureExt::shared(Box::pin({

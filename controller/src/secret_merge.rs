@@ -256,6 +256,18 @@ impl SecretIndex {
         }
     }
 
+    /// Whether the first full list of Secrets has been seen.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    /// Whether the index holds an entry for `namespace/name` (a Secret sealant wrote).
+    pub fn knows(&self, namespace: &str, name: &str) -> bool {
+        let st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        st.live
+            .contains_key(&(namespace.to_owned(), name.to_owned()))
+    }
+
     /// Waits until the first full list of Secrets has been seen.
     pub async fn wait_synced(&self) {
         let mut rx = self.synced.subscribe();

@@ -232,6 +232,45 @@ async fn wrong_key_is_stalled_and_a_fix_clears_it() {
     assert_no_plaintext(&client, &["foreign-value", "fixed-value"]).await;
 }
 
+/// A SealedSecret nobody reconciled before gets its Secret with one create and no read; a
+/// Secret in the way is still found (the create answers 409, covered by the test below).
+#[tokio::test]
+async fn new_object_creates_its_secret_without_reading_it() {
+    let (server, client, _ctl) = setup().await;
+    let (_, cert) = test_key();
+    // A first object proves the controller has listed the Secrets (its index is in sync).
+    create(
+        &client,
+        &seal(&cert, "app", "warm-up", &[("x", "w")], Scope::Strict),
+    )
+    .await;
+    ready(&client, "app", "warm-up").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.reset_counts();
+
+    create(
+        &client,
+        &seal(&cert, "app", "fresh", &[("x", "fresh-x")], Scope::Strict),
+    )
+    .await;
+    ready(&client, "app", "fresh").await;
+    let s = secret_where(&client, "app", "fresh", |_| true).await;
+    assert_eq!(item(&s, "x"), "fresh-x");
+    // Let the follow-up reconciles (Secret event, status event) run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    use fake_apiserver::Verb;
+    // The test's own `secret_where` read is the only GET.
+    assert_eq!(
+        server.count(Verb::Get, "secrets"),
+        1,
+        "{:?}",
+        server.counts()
+    );
+    assert_eq!(server.count(Verb::Create, "secrets"), 1);
+    assert_eq!(server.count(Verb::Update, "secrets"), 0);
+    assert_eq!(server.count(Verb::Patch, "secrets"), 0);
+}
+
 #[tokio::test]
 async fn managed_patch_and_unmanaged() {
     let (_server, client, _ctl) = setup().await;
