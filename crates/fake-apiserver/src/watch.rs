@@ -27,19 +27,33 @@ pub struct StreamOpts {
     pub timeout: Option<Duration>,
 }
 
-fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Value, bool) {
+/// A watch event line as JSON: `{"type":...,"object":...}` plus whether it ends the stream.
+fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Vec<u8>, bool) {
+    let line = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
     match msg {
+        // The common case, serialized straight from the shared stored object (no deep copy).
+        WatchMsg::Event(t, obj) if opts.table.is_none() && !opts.meta_only => {
+            let event = EventLine {
+                type_: t,
+                object: Presented {
+                    obj: &obj,
+                    api_version: &opts.rt.api_version(),
+                },
+            };
+            (serde_json::to_vec(&event).unwrap_or_default(), false)
+        }
+        WatchMsg::Event(t, obj) if opts.table.is_none() => (
+            line(&json!({"type": t, "object": table::partial(&obj)})),
+            false,
+        ),
         WatchMsg::Event(t, obj) => {
             let mut o = (*obj).clone();
             if let Some(m) = o.as_object_mut() {
                 m.insert("apiVersion".into(), json!(opts.rt.api_version()));
             }
-            let o = match &opts.table {
-                Some(include) => table::table(&opts.rt, &[o], include, first, json!({})),
-                None if opts.meta_only => table::partial(&o),
-                None => o,
-            };
-            (json!({"type": t, "object": o}), false)
+            let include = opts.table.as_deref().unwrap_or_default();
+            let o = table::table(&opts.rt, &[o], include, first, json!({}));
+            (line(&json!({"type": t, "object": o})), false)
         }
         WatchMsg::Bookmark(rv, initial_end) => {
             let mut meta = json!({"resourceVersion": rv.to_string()});
@@ -55,12 +69,50 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Value, bool) {
                 (opts.rt.kind.clone(), opts.rt.api_version())
             };
             (
-                json!({"type": "BOOKMARK", "object": {
-                    "kind": kind, "apiVersion": api_version, "metadata": meta}}),
+                line(&json!({"type": "BOOKMARK", "object": {
+                    "kind": kind, "apiVersion": api_version, "metadata": meta}})),
                 false,
             )
         }
-        WatchMsg::Error(e) => (json!({"type": "ERROR", "object": e.to_status()}), true),
+        WatchMsg::Error(e) => (
+            line(&json!({"type": "ERROR", "object": e.to_status()})),
+            true,
+        ),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct EventLine<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    object: Presented<'a>,
+}
+
+/// A stored object as served at the watched version: its `apiVersion` replaced.
+struct Presented<'a> {
+    obj: &'a Value,
+    api_version: &'a str,
+}
+
+impl serde::Serialize for Presented<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(fields) = self.obj.as_object() else {
+            return self.obj.serialize(s);
+        };
+        let missing = !fields.contains_key("apiVersion");
+        let mut map = s.serialize_map(Some(fields.len() + usize::from(missing)))?;
+        if missing {
+            map.serialize_entry("apiVersion", self.api_version)?;
+        }
+        for (k, v) in fields {
+            if k == "apiVersion" {
+                map.serialize_entry(k, self.api_version)?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -81,8 +133,7 @@ pub fn response(rx: mpsc::UnboundedReceiver<WatchMsg>, opts: StreamOpts) -> Resp
                 None => rx.recv().await,
             }?;
             let is_event = matches!(msg, WatchMsg::Event(..));
-            let (v, end) = render(msg, &opts, first);
-            let mut line = serde_json::to_vec(&v).unwrap_or_default();
+            let (mut line, end) = render(msg, &opts, first);
             line.push(b'\n');
             Some((
                 Ok::<Bytes, Infallible>(Bytes::from(line)),
