@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod leader;
@@ -21,8 +22,8 @@ pub mod status;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use events::{Recorder, Reporter};
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
