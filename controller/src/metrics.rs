@@ -1,9 +1,12 @@
 //! Prometheus metrics with upstream's names (`sealed_secrets_controller_*`), plus an unseal
 //! latency histogram, served as OpenMetrics text on `/metrics`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -24,19 +27,6 @@ pub struct ErrorLabels {
     pub reason: String,
     /// The SealedSecret's namespace.
     pub namespace: String,
-}
-
-/// Labels of `condition_info`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ConditionLabels {
-    /// The SealedSecret's namespace.
-    pub namespace: String,
-    /// The SealedSecret's name.
-    pub name: String,
-    /// Condition type.
-    pub condition: String,
-    /// The SealedSecret's `app.kubernetes.io/instance` label.
-    pub ss_app_kubernetes_io_instance: String,
 }
 
 /// Labels of `http_requests_total`.
@@ -69,7 +59,7 @@ pub struct Metrics {
     /// Reconcile failures by reason.
     pub unseal_errors: Family<ErrorLabels, Counter>,
     /// −1 False / 0 Unknown / 1 True per SealedSecret condition.
-    pub condition_info: Family<ConditionLabels, Gauge>,
+    pub condition_info: Arc<ConditionInfo>,
     /// HTTP API requests.
     pub http_requests: Family<HttpLabels, Counter>,
     /// HTTP API latency.
@@ -115,12 +105,8 @@ impl Metrics {
             "Total number of sealed secret unseal errors by reason",
             unseal_errors.clone(),
         );
-        let condition_info = Family::<ConditionLabels, Gauge>::default();
-        registry.register(
-            "condition_info",
-            "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true)",
-            condition_info.clone(),
-        );
+        let condition_info = Arc::new(ConditionInfo::default());
+        registry.register_collector(Box::new(condition_info.clone()));
         let http_requests = Family::<HttpLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -192,6 +178,90 @@ impl Metrics {
         }
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.own);
         out
+    }
+}
+
+/// The condition types `condition_info` reports, in label order.
+pub const CONDITION_TYPES: [&str; 4] = [
+    crate::status::READY,
+    crate::status::SYNCED,
+    crate::status::RECONCILING,
+    crate::status::STALLED,
+];
+
+/// `condition_info{namespace, name, condition, ss_app_kubernetes_io_instance}`: one series per
+/// SealedSecret and condition type, made at scrape time from one small entry per SealedSecret
+/// (its `app.kubernetes.io/instance` label and four values) instead of four stored label sets
+/// and gauges. A SealedSecret's series are replaced together, so a changed instance label leaves
+/// no stale series behind.
+#[derive(Debug, Default)]
+pub struct ConditionInfo {
+    objects: RwLock<HashMap<ObjectKey, ConditionEntry>>,
+}
+
+/// `(namespace, name)`.
+type ObjectKey = (Box<str>, Box<str>);
+
+#[derive(Debug)]
+struct ConditionEntry {
+    instance: Box<str>,
+    values: [i8; 4],
+}
+
+impl ConditionInfo {
+    /// Sets the series of `namespace/name`: `values` in [`CONDITION_TYPES`] order.
+    pub fn set(&self, namespace: &str, name: &str, instance: &str, values: [i8; 4]) {
+        let mut objects = self.objects.write().unwrap_or_else(|e| e.into_inner());
+        let key = (Box::<str>::from(namespace), Box::<str>::from(name));
+        match objects.get_mut(&key) {
+            Some(e) if *e.instance == *instance => e.values = values,
+            _ => {
+                objects.insert(
+                    key,
+                    ConditionEntry {
+                        instance: instance.into(),
+                        values,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Keeps the series of the SealedSecrets for which `keep(namespace, name)` holds.
+    pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
+        self.objects
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(namespace, name), _| keep(namespace, name));
+    }
+}
+
+impl Collector for ConditionInfo {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let objects = self.objects.read().unwrap_or_else(|e| e.into_inner());
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let mut metric = encoder.encode_descriptor(
+            "condition_info",
+            "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((namespace, name), e) in objects.iter() {
+            for (condition, value) in CONDITION_TYPES.iter().zip(e.values) {
+                let labels = [
+                    ("namespace", &**namespace),
+                    ("name", &**name),
+                    ("condition", condition),
+                    ("ss_app_kubernetes_io_instance", &*e.instance),
+                ];
+                metric
+                    .encode_family(&labels)?
+                    .encode_gauge(&i64::from(value))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -161,8 +161,10 @@ fn same(a: &Secret, b: &Secret) -> bool {
 }
 
 /// What the Secret watch tells about Secrets sealant wrote: per `namespace/name`, the recorded
-/// digest and the uids of controlling owners. Only those few strings are kept (no data, no other
-/// annotations), so a reconcile whose Secret is known to be in sync needs no API request.
+/// digest and the uid of the controlling owner. Only 128-bit fingerprints (SHA-256, truncated)
+/// of those strings are kept, 48 bytes per Secret and no allocation of its own, so a reconcile
+/// whose Secret is known to be in sync needs no API request. Secrets without the digest
+/// annotation or without a controlling owner are not kept: they can never be in sync.
 #[derive(Debug)]
 pub struct SecretIndex {
     entries: std::sync::Mutex<IndexState>,
@@ -178,48 +180,59 @@ impl Default for SecretIndex {
     }
 }
 
+type Fingerprint = [u8; 16];
+
 #[derive(Debug, Default)]
 struct IndexState {
-    live: std::collections::HashMap<(String, String), IndexEntry>,
-    relisting: Option<std::collections::HashMap<(String, String), IndexEntry>>,
+    live: std::collections::HashMap<Fingerprint, IndexEntry>,
+    relisting: Option<std::collections::HashMap<Fingerprint, IndexEntry>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct IndexEntry {
-    digest: String,
-    controllers: Vec<String>,
+    digest: Fingerprint,
+    controller: Fingerprint,
+}
+
+/// The first 128 bits of the SHA-256 of `parts`, each followed by a NUL byte.
+fn fingerprint(parts: &[&str]) -> Fingerprint {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for p in parts {
+        ctx.update(p.as_bytes());
+        ctx.update(&[0]);
+    }
+    let mut out = [0; 16];
+    out.copy_from_slice(&ctx.finish().as_ref()[..16]);
+    out
 }
 
 impl SecretIndex {
     fn entry(
         meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    ) -> Option<((String, String), IndexEntry)> {
-        let digest = meta
-            .annotations
-            .as_ref()?
-            .get(ANNOTATION_UNSEALED_FROM)?
-            .clone();
-        let key = (meta.namespace.clone()?, meta.name.clone()?);
-        let controllers = meta
+    ) -> Option<(Fingerprint, IndexEntry)> {
+        let digest = meta.annotations.as_ref()?.get(ANNOTATION_UNSEALED_FROM)?;
+        // At most one owner reference may be a controller (the API server enforces it).
+        let controller = meta
             .owner_references
             .iter()
             .flatten()
-            .filter(|o| o.controller == Some(true))
-            .map(|o| o.uid.clone())
-            .collect();
+            .find(|o| o.controller == Some(true))?;
         Some((
-            key,
+            Self::key(meta)?,
             IndexEntry {
-                digest,
-                controllers,
+                digest: fingerprint(&[digest]),
+                controller: fingerprint(&[&controller.uid]),
             },
         ))
     }
 
     fn key(
         meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    ) -> Option<(String, String)> {
-        Some((meta.namespace.clone()?, meta.name.clone()?))
+    ) -> Option<Fingerprint> {
+        Some(fingerprint(&[
+            meta.namespace.as_deref()?,
+            meta.name.as_deref()?,
+        ]))
     }
 
     /// Applies one watch event.
@@ -264,8 +277,7 @@ impl SecretIndex {
     /// Whether the index holds an entry for `namespace/name` (a Secret sealant wrote).
     pub fn knows(&self, namespace: &str, name: &str) -> bool {
         let st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        st.live
-            .contains_key(&(namespace.to_owned(), name.to_owned()))
+        st.live.contains_key(&fingerprint(&[namespace, name]))
     }
 
     /// Waits until the first full list of Secrets has been seen.
@@ -276,10 +288,13 @@ impl SecretIndex {
 
     /// Whether the Secret `namespace/name` is known to carry `digest` and be controlled by `uid`.
     pub fn in_sync(&self, namespace: &str, name: &str, digest: &str, uid: &str) -> bool {
+        let key = fingerprint(&[namespace, name]);
+        let want = IndexEntry {
+            digest: fingerprint(&[digest]),
+            controller: fingerprint(&[uid]),
+        };
         let st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        st.live
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .is_some_and(|e| e.digest == digest && e.controllers.iter().any(|c| c == uid))
+        st.live.get(&key) == Some(&want)
     }
 }
 
