@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod secret_merge;
 pub mod status;
+pub mod unseal_pool;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -77,8 +77,8 @@ pub struct Context {
     leadership: Option<crate::leader::Leadership>,
     /// Benchmark-only naive strategy (`--bench-naive`).
     naive: bool,
-    /// Decryptions running at once (`--workers`).
-    unseal_slots: tokio::sync::Semaphore,
+    /// The threads that decrypt (`--workers`).
+    unseal_pool: crate::unseal_pool::UnsealPool,
 }
 
 impl Context {
@@ -106,13 +106,13 @@ impl Context {
             index_enabled: std::sync::atomic::AtomicBool::new(false),
             leadership: None,
             naive: false,
-            unseal_slots: tokio::sync::Semaphore::new(default_workers()),
+            unseal_pool: crate::unseal_pool::UnsealPool::new(default_workers()),
         }
     }
 
-    /// At most `workers` decryptions at once (each takes one blocking thread).
+    /// `workers` threads decrypt, at most that many decryptions at once.
     pub fn with_workers(mut self, workers: u16) -> Self {
-        self.unseal_slots = tokio::sync::Semaphore::new(usize::from(workers.max(1)));
+        self.unseal_pool = crate::unseal_pool::UnsealPool::new(usize::from(workers.max(1)));
         self
     }
 
@@ -404,19 +404,15 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     {
         a.remove(sealant_api::ANNOTATION_KEY_IDS);
     }
-    let slot = ctx
-        .unseal_slots
-        .acquire()
+    let (result, took) = ctx
+        .unseal_pool
+        .run(move || {
+            let started = Instant::now();
+            (unseal(&owned, &keys.keyring, &opts), started.elapsed())
+        })
         .await
-        .map_err(|e| Error::Internal(format!("unseal slots closed: {e}")))?;
-    let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || unseal(&owned, &keys.keyring, &opts))
-        .await
-        .map_err(|e| Error::Internal(format!("unseal task failed: {e}")))?;
-    drop(slot);
-    ctx.metrics
-        .unseal_duration
-        .observe(started.elapsed().as_secs_f64());
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    ctx.metrics.unseal_duration.observe(took.as_secs_f64());
     let out = match result {
         Ok(out) => {
             ctx.metrics
