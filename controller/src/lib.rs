@@ -230,10 +230,10 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
                     cfg.accept_deprecated_v1_data,
                     cfg.update_status,
                     cfg.max_retry_delay,
+                    watch_opts.workers,
                 )
                 .with_leadership(lead.clone())
-                .with_naive(cfg.bench_naive)
-                .with_workers(watch_opts.workers),
+                .with_naive(cfg.bench_naive),
             );
             let lead_lost = lead.clone();
             let term_end: ShutdownSignal = futures_util::FutureExt::shared(Box::pin({

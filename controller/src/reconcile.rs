@@ -82,7 +82,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context.
+    /// A context whose `workers` threads decrypt (at most that many decryptions at once).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         keys: Keys,
@@ -91,6 +92,7 @@ impl Context {
         accept_v1_data: bool,
         update_status: bool,
         max_retry_delay: Duration,
+        workers: u16,
     ) -> Self {
         Context {
             client,
@@ -106,14 +108,8 @@ impl Context {
             index_enabled: std::sync::atomic::AtomicBool::new(false),
             leadership: None,
             naive: false,
-            unseal_pool: crate::unseal_pool::UnsealPool::new(default_workers()),
+            unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(workers.max(1))),
         }
-    }
-
-    /// `workers` threads decrypt, at most that many decryptions at once.
-    pub fn with_workers(mut self, workers: u16) -> Self {
-        self.unseal_pool = crate::unseal_pool::UnsealPool::new(usize::from(workers.max(1)));
-        self
     }
 
     /// Writes only while `leadership` says this replica leads (checked right before each write,
@@ -627,10 +623,6 @@ fn secret_to_sealed_secret(
         .is_some_and(|v| v == "true")
         || annotations.is_some_and(|a| a.contains_key(ANNOTATION_UNSEALED_FROM));
     (owned || managed || store.get(&obj).is_some()).then_some(obj)
-}
-
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Reconciles in flight per decryption slot: while some wait on API round trips (read, write,
