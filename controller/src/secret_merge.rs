@@ -162,9 +162,8 @@ fn same(a: &Secret, b: &Secret) -> bool {
 
 /// What the Secret watch tells about Secrets sealant wrote: per `namespace/name`, the recorded
 /// digest and the uid of the controlling owner. Only 128-bit fingerprints (SHA-256, truncated)
-/// of those strings are kept, 48 bytes per Secret and no allocation of its own, so a reconcile
-/// whose Secret is known to be in sync needs no API request. Secrets without the digest
-/// annotation or without a controlling owner are not kept: they can never be in sync.
+/// of those strings are kept, under 64 bytes per Secret and no allocation of its own, so a
+/// reconcile whose Secret is known to be in sync needs no API request.
 #[derive(Debug)]
 pub struct SecretIndex {
     entries: std::sync::Mutex<IndexState>,
@@ -191,7 +190,8 @@ struct IndexState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct IndexEntry {
     digest: Fingerprint,
-    controller: Fingerprint,
+    /// The controlling owner (the API server allows at most one).
+    controller: Option<Fingerprint>,
 }
 
 /// The first 128 bits of the SHA-256 of `parts`, each followed by a NUL byte.
@@ -211,17 +211,17 @@ impl SecretIndex {
         meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     ) -> Option<(Fingerprint, IndexEntry)> {
         let digest = meta.annotations.as_ref()?.get(ANNOTATION_UNSEALED_FROM)?;
-        // At most one owner reference may be a controller (the API server enforces it).
         let controller = meta
             .owner_references
             .iter()
             .flatten()
-            .find(|o| o.controller == Some(true))?;
+            .find(|o| o.controller == Some(true))
+            .map(|o| fingerprint(&[&o.uid]));
         Some((
             Self::key(meta)?,
             IndexEntry {
                 digest: fingerprint(&[digest]),
-                controller: fingerprint(&[&controller.uid]),
+                controller,
             },
         ))
     }
@@ -291,7 +291,7 @@ impl SecretIndex {
         let key = fingerprint(&[namespace, name]);
         let want = IndexEntry {
             digest: fingerprint(&[digest]),
-            controller: fingerprint(&[uid]),
+            controller: Some(fingerprint(&[uid])),
         };
         let st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         st.live.get(&key) == Some(&want)
@@ -440,7 +440,11 @@ mod tests {
         s.metadata.owner_references = None;
         idx.observe(&Event::Apply(s.clone()));
         assert!(!idx.in_sync("ns", "s", "d1", "u"));
+        // Written by sealant without an owner (skip-set-owner-references): never in sync, but
+        // known, so a SealedSecret without status reads it instead of creating blindly.
+        assert!(idx.knows("ns", "s"));
         idx.observe(&Event::Delete(s));
         assert!(!idx.in_sync("ns", "s", "d1", "u"));
+        assert!(!idx.knows("ns", "s"));
     }
 }
