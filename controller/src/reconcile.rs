@@ -186,6 +186,34 @@ impl Pass {
         }
     }
 
+    /// A Secret this SealedSecret may not write is in the way.
+    fn conflict(name: &str) -> Self {
+        Pass::failed(
+            true,
+            "SecretConflict",
+            "ErrUpdateFailed",
+            format!(
+                "Resource \"{name}\" already exists and is not managed by SealedSecret: delete \
+                 it, or annotate it {ANNOTATION_MANAGED}: \"true\" to let the controller take it \
+                 over"
+            ),
+        )
+    }
+
+    /// The target Secret is immutable and would change.
+    fn immutable(namespace: &str, name: &str) -> Self {
+        Pass::failed(
+            true,
+            "SecretImmutable",
+            "ErrUpdateFailed",
+            format!(
+                "Error updating {namespace}/{name}: the target Secret is immutable. Once a Secret \
+                 is marked as immutable, it is not possible to revert this change nor to mutate \
+                 the contents of the data field. You can only delete and recreate the Secret."
+            ),
+        )
+    }
+
     fn failed(permanent: bool, reason: &str, event: &'static str, message: String) -> Self {
         let outcome = if permanent {
             Outcome::Stalled {
@@ -485,12 +513,7 @@ async fn read_existing(
     if let Some(ex) = &existing {
         if !may_write(ex, uid) {
             ctx.metrics.error("unmanaged", &namespace);
-            return Err(Box::new(Pass::failed(
-                true,
-                "SecretConflict",
-                "ErrUpdateFailed",
-                conflict_message(&name),
-            )));
+            return Err(Box::new(Pass::conflict(&name)));
         }
         if !ctx.naive && recorded_digest(ex) == Some(digest) {
             return Err(Box::new(Pass::ready(false)));
@@ -522,21 +545,11 @@ async fn write(
         Plan::Unchanged => return done(Pass::ready(false)),
         Plan::Conflict => {
             ctx.metrics.error("unmanaged", namespace);
-            return done(Pass::failed(
-                true,
-                "SecretConflict",
-                "ErrUpdateFailed",
-                conflict_message(name),
-            ));
+            return done(Pass::conflict(name));
         }
         Plan::Immutable => {
             ctx.metrics.error("update", namespace);
-            return done(Pass::failed(
-                true,
-                "SecretImmutable",
-                "ErrUpdateFailed",
-                immutable_message(namespace, name),
-            ));
+            return done(Pass::immutable(namespace, name));
         }
         Plan::Create(s) => secrets.create(&PostParams::default(), &s).await.map(|_| ()),
         Plan::Update(s) => secrets
@@ -562,12 +575,7 @@ async fn write(
             ctx.metrics.error("update", namespace);
             let text = e.to_string();
             if text.contains("field is immutable when `immutable` is set") {
-                return done(Pass::failed(
-                    true,
-                    "SecretImmutable",
-                    "ErrUpdateFailed",
-                    immutable_message(namespace, name),
-                ));
+                return done(Pass::immutable(namespace, name));
             }
             done(Pass::failed(
                 !transient(&e),
@@ -577,21 +585,6 @@ async fn write(
             ))
         }
     }
-}
-
-fn conflict_message(name: &str) -> String {
-    format!(
-        "Resource \"{name}\" already exists and is not managed by SealedSecret: delete it, or \
-         annotate it {ANNOTATION_MANAGED}: \"true\" to let the controller take it over"
-    )
-}
-
-fn immutable_message(namespace: &str, name: &str) -> String {
-    format!(
-        "Error updating {namespace}/{name}: the target Secret is immutable. Once a Secret is \
-         marked as immutable, it is not possible to revert this change nor to mutate the \
-         contents of the data field. You can only delete and recreate the Secret."
-    )
 }
 
 /// Requeue policy for unexpected errors.
