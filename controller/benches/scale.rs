@@ -456,6 +456,7 @@ struct ColdRestart {
 }
 
 async fn cold_and_restart(env: &Env, mode: Mode, n: usize, values: usize) -> ColdRestart {
+    env.server.reset_counts();
     let ctl = Controller::spawn(env, mode);
     let cold = wait_all_ready(env, n, Duration::from_secs(3600)).await;
     if std::env::var("SEALANT_BENCH_COUNTS").is_ok() {

@@ -69,6 +69,9 @@ pub struct Context {
     pub max_retry_delay: Duration,
     retries: Mutex<HashMap<ObjectRef<SealedSecret>, u32>>,
     key_failed: Mutex<HashSet<ObjectRef<SealedSecret>>>,
+    /// The resourceVersion each object had when this replica last wrote its status, until a newer
+    /// copy reaches the cache (see [`Context::superseded`]).
+    status_written_over: Mutex<HashMap<ObjectRef<SealedSecret>, String>>,
     /// Digests of Secrets sealant wrote, from the Secret watch.
     index: Arc<SecretIndex>,
     /// Whether the Secret watch (and so the index) runs.
@@ -104,6 +107,7 @@ impl Context {
             max_retry_delay,
             retries: Mutex::new(HashMap::new()),
             key_failed: Mutex::new(HashSet::new()),
+            status_written_over: Mutex::new(HashMap::new()),
             index: Arc::new(SecretIndex::default()),
             index_enabled: std::sync::atomic::AtomicBool::new(false),
             leadership: None,
@@ -149,6 +153,35 @@ impl Context {
             k.insert(obj.clone());
         } else {
             k.remove(obj);
+        }
+    }
+
+    /// Whether `rv` is the version this replica already wrote a status over, i.e. the cached copy
+    /// is older than the cluster's. That happens when another trigger (the Secret this reconcile
+    /// created) runs the next reconcile before the watch delivered the status write; acting on the
+    /// old copy would write the same status again and fail with a conflict. The newer copy is on
+    /// its way and triggers its own reconcile.
+    fn superseded(&self, obj: &ObjectRef<SealedSecret>, rv: Option<&str>) -> bool {
+        let mut w = self
+            .status_written_over
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match w.get(obj) {
+            Some(old) if rv == Some(old.as_str()) => true,
+            Some(_) => {
+                w.remove(obj);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn status_written(&self, obj: &ObjectRef<SealedSecret>, over: Option<&str>) {
+        if let Some(rv) = over {
+            self.status_written_over
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(obj.clone(), rv.to_owned());
         }
     }
 
@@ -272,6 +305,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     let obj = ObjectRef::from_obj(&*ss);
+    if ctx.superseded(&obj, ss.metadata.resource_version.as_deref()) {
+        return Ok(Action::await_change());
+    }
     let namespace = ss.namespace().unwrap_or_default();
     let pass = sync(&ss, &ctx).await?;
     if !ctx.leading() {
@@ -287,13 +323,16 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         let mut updated = (*ss).clone();
         updated.status = Some(new_status.clone());
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        if let Err(e) = api
+        match api
             .replace_status(&ss.name_any(), &PostParams::default(), &updated)
             .await
         {
-            status_ok = false;
-            ctx.metrics.error("status", &namespace);
-            tracing::warn!(sealedsecret = %obj, error = %e, "cannot update status; retrying");
+            Ok(_) => ctx.status_written(&obj, ss.metadata.resource_version.as_deref()),
+            Err(e) => {
+                status_ok = false;
+                ctx.metrics.error("status", &namespace);
+                tracing::warn!(sealedsecret = %obj, error = %e, "cannot update status; retrying");
+            }
         }
     }
     match &pass.event {
@@ -369,6 +408,10 @@ fn prune_condition_gauges(ctx: &Context, stores: &[Store<SealedSecret>]) {
         let obj = ObjectRef::new(name).within(namespace);
         stores.iter().any(|s| s.get(&obj).is_some())
     });
+    ctx.status_written_over
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|obj, _| stores.iter().any(|s| s.get(obj).is_some()));
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -551,14 +594,14 @@ async fn write(
             ctx.metrics.error("update", namespace);
             return done(Pass::immutable(namespace, name));
         }
-        Plan::Create(s) => secrets.create(&PostParams::default(), &s).await.map(|_| ()),
-        Plan::Update(s) => secrets
-            .replace(name, &PostParams::default(), &s)
-            .await
-            .map(|_| ()),
+        Plan::Create(s) => secrets.create(&PostParams::default(), &s).await,
+        Plan::Update(s) => secrets.replace(name, &PostParams::default(), &s).await,
     };
     match result {
-        Ok(()) => {
+        Ok(written) => {
+            if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
+                ctx.index.record_written(&written.metadata);
+            }
             tracing::info!(namespace = %namespace, name = %name, "Secret written");
             done(Pass::ready(true))
         }

@@ -269,6 +269,19 @@ impl SecretIndex {
         }
     }
 
+    /// Records a Secret this replica just wrote (as the API server returned it), ahead of the
+    /// watch: the reconcile that the write's own watch events trigger then needs no read even
+    /// when the Secret watch lags behind the SealedSecret watch. Later watch events overwrite it.
+    pub fn record_written(
+        &self,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) {
+        if let Some((k, v)) = Self::entry(meta) {
+            let mut st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            st.live.insert(k, v);
+        }
+    }
+
     /// Whether the first full list of Secrets has been seen.
     pub fn is_synced(&self) -> bool {
         *self.synced.borrow()
@@ -446,5 +459,27 @@ mod tests {
         idx.observe(&Event::Delete(s));
         assert!(!idx.in_sync("ns", "s", "d1", "u"));
         assert!(!idx.knows("ns", "s"));
+    }
+
+    #[test]
+    fn a_recorded_write_is_in_sync_until_the_watch_says_otherwise() {
+        use kube::runtime::watcher::Event;
+        let idx = SecretIndex::default();
+        let s = secret(
+            &[("a", "1")],
+            &[(ANNOTATION_UNSEALED_FROM, "d1")],
+            Some("u"),
+        );
+        assert!(!idx.in_sync("ns", "s", "d1", "u"));
+        idx.record_written(&s.metadata);
+        assert!(idx.in_sync("ns", "s", "d1", "u"));
+        // A Secret without the digest (not sealant's) is not recorded.
+        let mut plain = secret(&[("a", "1")], &[], Some("u"));
+        plain.metadata.name = Some("plain".into());
+        idx.record_written(&plain.metadata);
+        assert!(!idx.knows("ns", "plain"));
+        // Someone deletes it: the watch wins.
+        idx.observe(&Event::Delete(s));
+        assert!(!idx.in_sync("ns", "s", "d1", "u"));
     }
 }
