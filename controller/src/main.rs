@@ -4,9 +4,17 @@ use anyhow::Context;
 use sealant_controller::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cfg = Config::from_env();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(sealant_controller::async_threads(cfg.worker_count()))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run(cfg))
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
     sealant_controller::init_logging(&cfg)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
