@@ -402,8 +402,9 @@ fn set_condition_gauges(ctx: &Context, ss: &SealedSecret, st: &SealedSecretStatu
     );
 }
 
-/// Drops the `condition_info` series of SealedSecrets that no longer exist.
-fn prune_condition_gauges(ctx: &Context, stores: &[Store<SealedSecret>]) {
+/// Drops what is kept per SealedSecret (`condition_info` series, status-write versions) for
+/// objects that no longer exist.
+fn prune_per_object_state(ctx: &Context, stores: &[Store<SealedSecret>]) {
     ctx.metrics.condition_info.retain(|namespace, name| {
         let obj = ObjectRef::new(name).within(namespace);
         stores.iter().any(|s| s.get(&obj).is_some())
@@ -794,10 +795,10 @@ pub async fn run(
     let pruner = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(GAUGE_PRUNE_INTERVAL);
+            let mut tick = tokio::time::interval(PRUNE_INTERVAL);
             loop {
                 tick.tick().await;
-                prune_condition_gauges(&ctx, &stores);
+                prune_per_object_state(&ctx, &stores);
             }
         })
     };
@@ -808,8 +809,8 @@ pub async fn run(
     key_watch.abort();
 }
 
-/// How often `condition_info` series of deleted SealedSecrets are dropped.
-const GAUGE_PRUNE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often per-object state of deleted SealedSecrets is dropped.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// SealedSecrets per list page. A page is held in full while it is decoded, managedFields and
 /// ciphertext included (about 9 KiB per object before `slim_for_cache`), and that transient peak

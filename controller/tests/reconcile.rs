@@ -232,13 +232,15 @@ async fn wrong_key_is_stalled_and_a_fix_clears_it() {
     assert_no_plaintext(&client, &["foreign-value", "fixed-value"]).await;
 }
 
-/// A SealedSecret nobody reconciled before gets its Secret with one create and no read; a
-/// Secret in the way is still found (the create answers 409, covered by the test below).
-#[tokio::test]
-async fn new_object_creates_its_secret_without_reading_it() {
-    let (server, client, _ctl) = setup().await;
+/// A running controller that has reconciled one object (so its Secret index is in sync), with
+/// the fake API server's request counts reset afterwards.
+async fn warmed_up() -> (
+    fake_apiserver::FakeApiServer,
+    kube::Client,
+    sealant_controller::Running,
+) {
+    let (server, client, ctl) = setup().await;
     let (_, cert) = test_key();
-    // A first object proves the controller has listed the Secrets (its index is in sync).
     create(
         &client,
         &seal(&cert, "app", "warm-up", &[("x", "w")], Scope::Strict),
@@ -247,6 +249,15 @@ async fn new_object_creates_its_secret_without_reading_it() {
     ready(&client, "app", "warm-up").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.reset_counts();
+    (server, client, ctl)
+}
+
+/// A SealedSecret nobody reconciled before gets its Secret with one create and no read; a
+/// Secret in the way is still found (the create answers 409, covered by the test below).
+#[tokio::test]
+async fn new_object_creates_its_secret_without_reading_it() {
+    let (server, client, _ctl) = warmed_up().await;
+    let (_, cert) = test_key();
 
     create(
         &client,
@@ -277,16 +288,8 @@ async fn new_object_creates_its_secret_without_reading_it() {
 /// object from before the status write).
 #[tokio::test]
 async fn a_burst_of_new_objects_costs_one_write_of_each_kind_per_object() {
-    let (server, client, _ctl) = setup().await;
+    let (server, client, _ctl) = warmed_up().await;
     let (_, cert) = test_key();
-    create(
-        &client,
-        &seal(&cert, "app", "warm-up", &[("x", "w")], Scope::Strict),
-    )
-    .await;
-    ready(&client, "app", "warm-up").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.reset_counts();
 
     const N: usize = 40;
     let objects: Vec<_> = (0..N)
