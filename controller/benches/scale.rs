@@ -477,14 +477,14 @@ struct ColdRestart {
 
 async fn cold_and_restart(env: &Env, mode: Mode, n: usize, values: usize) -> ColdRestart {
     env.server.reset_counts();
-    let bench_cpu = cpu_seconds(&format!("/proc/{}/stat", std::process::id()));
+    let bench_cpu = cpu_seconds(Path::new("/proc/self/stat"));
     let ctl = Controller::spawn(env, mode);
     let cold = wait_all_ready(env, n, Duration::from_secs(3600)).await;
     let (unseal, other) = ctl.cpu_split();
     let cold_cpu = (
         unseal,
         other,
-        cpu_seconds(&format!("/proc/{}/stat", std::process::id())) - bench_cpu,
+        cpu_seconds(Path::new("/proc/self/stat")) - bench_cpu,
     );
     if std::env::var("SEALANT_BENCH_COUNTS").is_ok() {
         eprintln!("requests during cold start: {:?}", env.server.counts());
@@ -663,8 +663,8 @@ async fn wait_all_ready(env: &Env, n: usize, limit: Duration) -> Duration {
     }
 }
 
-/// utime + stime of a `/proc/.../stat` file, in seconds (0 if unreadable).
-fn cpu_seconds(stat: &str) -> f64 {
+/// utime + stime of a `/proc/.../stat` file, in seconds (USER_HZ is 100; 0 if unreadable).
+fn cpu_seconds(stat: &Path) -> f64 {
     let text = std::fs::read_to_string(stat).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let fields: Vec<&str> = text
@@ -756,7 +756,7 @@ impl Controller {
         let tasks = format!("/proc/{}/task", self.child.id());
         for t in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
             let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            let cpu = cpu_seconds(&t.path().join("stat").to_string_lossy());
+            let cpu = cpu_seconds(&t.path().join("stat"));
             if name.starts_with("sealant-unseal") {
                 unseal += cpu;
             } else {

@@ -112,7 +112,7 @@ impl Context {
             index_enabled: std::sync::atomic::AtomicBool::new(false),
             leadership: None,
             naive: false,
-            unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(workers.max(1))),
+            unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(workers)),
         }
     }
 
@@ -405,14 +405,14 @@ fn set_condition_gauges(ctx: &Context, ss: &SealedSecret, st: &SealedSecretStatu
 /// Drops what is kept per SealedSecret (`condition_info` series, status-write versions) for
 /// objects that no longer exist.
 fn prune_per_object_state(ctx: &Context, stores: &[Store<SealedSecret>]) {
-    ctx.metrics.condition_info.retain(|namespace, name| {
-        let obj = ObjectRef::new(name).within(namespace);
-        stores.iter().any(|s| s.get(&obj).is_some())
-    });
+    let exists = |obj: &ObjectRef<SealedSecret>| stores.iter().any(|s| s.get(obj).is_some());
+    ctx.metrics
+        .condition_info
+        .retain(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
     ctx.status_written_over
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|obj, _| stores.iter().any(|s| s.get(obj).is_some()));
+        .retain(|obj, _| exists(obj));
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
