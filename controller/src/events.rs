@@ -12,7 +12,7 @@ use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::ObjectMeta;
 pub use kube::runtime::events::{Event, EventType, Reporter};
 
 /// Publishes events as `reporter`.
@@ -71,8 +71,7 @@ impl Recorder {
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
         let event = self.event(ev, regarding, Timestamp::now());
-        Api::<K8sEvent>::namespaced(self.client.clone(), namespace_of(regarding))
-            .create(&PostParams::default(), &event)
+        crate::lean_writes::create(&self.client, namespace_of(regarding), &event)
             .await
             .map(|_| ())
     }

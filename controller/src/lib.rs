@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod keys;
 pub mod leader;
+pub mod lean_writes;
 pub mod metrics;
 pub mod reconcile;
 pub mod secret_merge;

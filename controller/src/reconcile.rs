@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PartialObjectMeta, PostParams};
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -37,6 +37,7 @@ use sealant_api::{
 use tokio::sync::broadcast;
 
 use crate::keys::{Keys, truncate};
+use crate::lean_writes;
 use crate::metrics::{CONDITION_TYPES, Metrics};
 use crate::secret_merge::{
     ANNOTATION_UNSEALED_FROM, Plan, SecretIndex, may_write, plan, recorded_digest,
@@ -320,12 +321,14 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     let changed = status::needs_write(old, &new_status);
     let mut status_ok = true;
     if changed && ctx.update_status {
-        let mut updated = (*ss).clone();
-        updated.status = Some(new_status.clone());
-        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        match api
-            .replace_status(&ss.name_any(), &PostParams::default(), &updated)
-            .await
+        match lean_writes::replace_status::<SealedSecret, _>(
+            &ctx.client,
+            &namespace,
+            &ss.name_any(),
+            ss.metadata.resource_version.as_deref(),
+            &new_status,
+        )
+        .await
         {
             Ok(_) => ctx.status_written(&obj, ss.metadata.resource_version.as_deref()),
             Err(e) => {
@@ -513,7 +516,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     }
     let retry = assume_absent.then(|| desired.clone());
     let target = (namespace.as_str(), name.as_str());
-    let pass = write(&secrets, target, existing.as_ref(), desired, &uid, ctx).await;
+    let pass = write(target, existing.as_ref(), desired, &uid, ctx).await;
     match retry {
         Some(desired) if pass.already_exists => {
             tracing::debug!(namespace = %namespace, name = %name, "Secret exists after all; reading it");
@@ -521,11 +524,9 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
                 Ok(existing) => existing,
                 Err(pass) => return Ok(*pass),
             };
-            Ok(
-                write(&secrets, target, existing.as_ref(), desired, &uid, ctx)
-                    .await
-                    .pass,
-            )
+            Ok(write(target, existing.as_ref(), desired, &uid, ctx)
+                .await
+                .pass)
         }
         _ => Ok(pass.pass),
     }
@@ -574,7 +575,6 @@ struct Written {
 
 /// Writes `desired` over `existing` as [`plan`] says.
 async fn write(
-    secrets: &Api<Secret>,
     (namespace, name): (&str, &str),
     existing: Option<&Secret>,
     desired: Secret,
@@ -595,13 +595,13 @@ async fn write(
             ctx.metrics.error("update", namespace);
             return done(Pass::immutable(namespace, name));
         }
-        Plan::Create(s) => secrets.create(&PostParams::default(), &s).await,
-        Plan::Update(s) => secrets.replace(name, &PostParams::default(), &s).await,
+        Plan::Create(s) => lean_writes::create(&ctx.client, namespace, &*s).await,
+        Plan::Update(s) => lean_writes::replace(&ctx.client, namespace, name, &*s).await,
     };
     match result {
         Ok(written) => {
             if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
-                ctx.index.record_written(&written.metadata);
+                ctx.index.record_written(&written);
             }
             tracing::info!(namespace = %namespace, name = %name, "Secret written");
             done(Pass::ready(true))

@@ -164,7 +164,7 @@ pub fn qualified(group: &str, resource: &str) -> String {
 }
 
 /// A JSON response with the given code.
-pub fn json_response(code: StatusCode, body: &Value) -> Response {
+pub fn json_response(code: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (
         code,

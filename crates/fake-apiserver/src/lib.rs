@@ -345,6 +345,23 @@ impl FakeApiServer {
         self.shared.state().compact();
     }
 
+    /// How many stored objects of `group`/`plural` in `namespace` satisfy `pred`: an in-process
+    /// look at the store, with no request and no copy (for benchmarks that must not load the
+    /// server whose client they measure).
+    pub fn count_matching(
+        &self,
+        (group, plural): (&str, &str),
+        namespace: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> usize {
+        let key = resources::ResKey {
+            group: group.to_string(),
+            plural: plural.to_string(),
+        };
+        let objects = self.shared.state().objects(&key, Some(namespace));
+        objects.iter().filter(|o| pred(o)).count()
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.shared.state().current_rv()

@@ -16,7 +16,7 @@ use crate::hooks::{Fault, Verb};
 use crate::patch;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector, Selector};
-use crate::store::{DeleteOpts, Mode, WriteCtx};
+use crate::store::{DeleteOpts, Mode, Obj, Served, WriteCtx};
 use crate::{Shared, secrets, table, util, watch};
 
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -218,6 +218,20 @@ async fn route(
     });
     let meta_only = table_include.is_none() && table::wants_metadata(accept);
     let out = |v: Value| if meta_only { table::partial(&v) } else { v };
+    let api_version = rt.api_version();
+    let written = |code: StatusCode, obj: &Value| {
+        if meta_only {
+            json_response(code, &table::partial(obj))
+        } else {
+            json_response(
+                code,
+                &Served {
+                    obj,
+                    api_version: &api_version,
+                },
+            )
+        }
+    };
     let manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
         headers
             .get(header::USER_AGENT)
@@ -329,7 +343,7 @@ async fn route(
             reject_protobuf(headers)?;
             let obj = parse_json(&rt, &body)?;
             let v = shared.state().create(&ctx, obj)?;
-            Ok(json_response(StatusCode::CREATED, &out(v)))
+            Ok(written(StatusCode::CREATED, &v))
         }
         Verb::Update => {
             reject_protobuf(headers)?;
@@ -337,7 +351,7 @@ async fn route(
             let v = shared
                 .state()
                 .update(&ctx, &name.unwrap_or_default(), obj)?;
-            Ok(ok(&out(v)))
+            Ok(written(StatusCode::OK, &v))
         }
         Verb::Patch => {
             let ctype = headers
@@ -360,13 +374,13 @@ async fn route(
                 force,
                 has_manager,
             )?;
-            Ok(json_response(
+            Ok(written(
                 if created {
                     StatusCode::CREATED
                 } else {
                     StatusCode::OK
                 },
-                &out(v),
+                &v,
             ))
         }
         Verb::Delete => {
@@ -502,7 +516,7 @@ fn do_patch(
     body: &[u8],
     force: bool,
     has_manager: bool,
-) -> ApiResult<(Value, bool)> {
+) -> ApiResult<(Obj, bool)> {
     let rt = &ctx.rt;
     match ctype {
         "application/apply-patch+yaml"

@@ -17,6 +17,37 @@ use crate::{secrets, util};
 /// A stored object (shared between store, history and watchers).
 pub type Obj = Arc<Value>;
 
+/// An object as served at a requested version: `apiVersion` replaced on the way out, so the
+/// stored object is serialized in place instead of copied first.
+pub struct Served<'a> {
+    /// The object.
+    pub obj: &'a Value,
+    /// The `apiVersion` to show.
+    pub api_version: &'a str,
+}
+
+impl serde::Serialize for Served<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(fields) = self.obj.as_object() else {
+            return self.obj.serialize(s);
+        };
+        let missing = !fields.contains_key("apiVersion");
+        let mut map = s.serialize_map(Some(fields.len() + usize::from(missing)))?;
+        if missing {
+            map.serialize_entry("apiVersion", self.api_version)?;
+        }
+        for (k, v) in fields {
+            if k == "apiVersion" {
+                map.serialize_entry(k, self.api_version)?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// Kind of change recorded in history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -186,15 +217,19 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-/// Everything but metadata and status: what `generation` tracks.
-fn spec_part(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        for k in ["metadata", "status", "apiVersion", "kind"] {
-            m.remove(k);
-        }
+/// Whether two objects differ outside metadata and status: what `generation` tracks.
+fn spec_differs(a: &Value, b: &Value) -> bool {
+    const NOT_SPEC: [&str; 4] = ["metadata", "status", "apiVersion", "kind"];
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
+    fn spec(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
+        m.iter()
+            .filter(|(k, _)| !NOT_SPEC.contains(&k.as_str()))
+            .collect()
     }
-    v
+    let (sa, sb) = (spec(a), spec(b));
+    sa.len() != sb.len() || sa.iter().any(|(k, v)| b.get(*k) != Some(*v))
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
@@ -348,7 +383,7 @@ impl State {
     }
 
     /// Creates an object (POST).
-    pub fn create(&mut self, ctx: &WriteCtx, mut body: Value) -> ApiResult<Value> {
+    pub fn create(&mut self, ctx: &WriteCtx, mut body: Value) -> ApiResult<Obj> {
         let rt = &ctx.rt;
         if !body.is_object() {
             return Err(ApiError::bad_request(format!(
@@ -396,7 +431,7 @@ impl State {
     }
 
     /// Replaces an object (PUT). Without `metadata.resourceVersion` the update is unconditional.
-    pub fn update(&mut self, ctx: &WriteCtx, name: &str, mut body: Value) -> ApiResult<Value> {
+    pub fn update(&mut self, ctx: &WriteCtx, name: &str, mut body: Value) -> ApiResult<Obj> {
         let rt = &ctx.rt;
         if !body.is_object() {
             return Err(ApiError::bad_request("the body must be a JSON object"));
@@ -432,7 +467,7 @@ impl State {
         old: Option<Obj>,
         new: Value,
         mode: Mode,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<Obj> {
         let rt = &ctx.rt;
         match &old {
             Some(o) => check_rv_precondition(rt, name, &new, o)?,
@@ -453,7 +488,7 @@ impl State {
         old: Option<Obj>,
         mut new: Value,
         mode: Mode,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<Obj> {
         let rt = &ctx.rt;
         let key = rt.key();
         let ns = Self::store_ns(rt, &ctx.ns);
@@ -557,7 +592,7 @@ impl State {
         }
         // Generation: bumps on changes outside metadata and status only.
         if let Some(o) = &old
-            && spec_part(o) != spec_part(&new)
+            && spec_differs(o, &new)
         {
             let g = o
                 .pointer("/metadata/generation")
@@ -582,7 +617,7 @@ impl State {
         if let Some(o) = &old
             && new == **o
         {
-            return Ok(self.present(rt, o));
+            return Ok(o.clone());
         }
         // Removing the last finalizer of a terminating object deletes it.
         if old.is_some()
@@ -590,16 +625,16 @@ impl State {
             && !has_finalizers(&new)
         {
             if ctx.dry_run {
-                return Ok(new);
+                return Ok(Arc::new(new));
             }
             let obj = self.remove(&key, &ns, name, new);
-            return Ok(obj);
+            return Ok(Arc::new(obj));
         }
         if ctx.dry_run {
             if old.is_none() {
                 meta_mut(&mut new).remove("resourceVersion");
             }
-            return Ok(new);
+            return Ok(Arc::new(new));
         }
         self.rv += 1;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
@@ -613,7 +648,7 @@ impl State {
                 self.registry.insert(t);
             }
         }
-        Ok(self.present(rt, &stored))
+        Ok(stored)
     }
 
     /// The object as served at the requested version.
@@ -806,6 +841,11 @@ impl State {
     }
 
     /// The objects a list or watch with these filters sees, in key order.
+    /// Stored objects of `key` in `ns` (all namespaces: `None`), shared, not copied.
+    pub fn objects(&self, key: &ResKey, ns: Option<&str>) -> Vec<Obj> {
+        self.matching(key, ns, &Selector::default())
+    }
+
     fn matching(&self, key: &ResKey, ns: Option<&str>, sel: &Selector) -> Vec<Obj> {
         self.objects
             .get(key)

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::resources::ResourceType;
-use crate::store::WatchMsg;
+use crate::store::{Served, WatchMsg};
 use crate::table;
 
 /// How the stream renders objects.
@@ -35,7 +35,7 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Vec<u8>, bool) {
         WatchMsg::Event(t, obj) if opts.table.is_none() && !opts.meta_only => {
             let event = EventLine {
                 type_: t,
-                object: Presented {
+                object: Served {
                     obj: &obj,
                     api_version: &opts.rt.api_version(),
                 },
@@ -85,35 +85,7 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Vec<u8>, bool) {
 struct EventLine<'a> {
     #[serde(rename = "type")]
     type_: &'a str,
-    object: Presented<'a>,
-}
-
-/// A stored object as served at the watched version: its `apiVersion` replaced.
-struct Presented<'a> {
-    obj: &'a Value,
-    api_version: &'a str,
-}
-
-impl serde::Serialize for Presented<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let Some(fields) = self.obj.as_object() else {
-            return self.obj.serialize(s);
-        };
-        let missing = !fields.contains_key("apiVersion");
-        let mut map = s.serialize_map(Some(fields.len() + usize::from(missing)))?;
-        if missing {
-            map.serialize_entry("apiVersion", self.api_version)?;
-        }
-        for (k, v) in fields {
-            if k == "apiVersion" {
-                map.serialize_entry(k, self.api_version)?;
-            } else {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        map.end()
-    }
+    object: Served<'a>,
 }
 
 /// The streaming response for a registered watch.

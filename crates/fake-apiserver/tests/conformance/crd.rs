@@ -196,6 +196,38 @@ async fn status_subresource_and_generation() {
             .any(|m| m.subresource.as_deref() == Some("status"))
     );
 
+    // A status write whose body carries no spec (what sealant-controller sends) keeps the spec,
+    // and it is still conditional on the resourceVersion in the body.
+    let lean = |rv: &Option<String>, generation: i64| {
+        let mut o = ss("s", json!(null));
+        o.data = json!({"status": {"observedGeneration": generation}});
+        o.metadata.resource_version = rv.clone();
+        o
+    };
+    let stale = api
+        .replace_status(
+            "s",
+            &PostParams::default(),
+            &lean(&created.metadata.resource_version, 5),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(stale, kube::Error::Api(ref s) if s.code == 409),
+        "{stale}"
+    );
+    let after = api
+        .replace_status(
+            "s",
+            &PostParams::default(),
+            &lean(&after.metadata.resource_version, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.data["spec"]["encryptedData"]["k"], "AgA=");
+    assert_eq!(after.data["status"], json!({"observedGeneration": 1}));
+    assert_eq!(after.metadata.generation, Some(1));
+
     // Main writes ignore status and bump generation on spec changes only.
     let mut main = after.clone();
     main.data["status"] = json!({"observedGeneration": 99});
