@@ -34,9 +34,10 @@ fn walk(v: &Value, prefix: &mut Path, out: &mut FieldSet) {
     }
 }
 
-/// The owned leaves of an object (identity and system metadata excluded).
-pub fn leaves(obj: &Value) -> FieldSet {
-    let mut out = FieldSet::new();
+/// The subtrees managers can own, with their paths: every top-level field but `apiVersion`,
+/// `kind` and `metadata`, plus the owned fields of `metadata`.
+fn roots(obj: &Value) -> Vec<(Path, &Value)> {
+    let mut out = Vec::new();
     let Some(m) = obj.as_object() else {
         return out;
     };
@@ -44,22 +45,61 @@ pub fn leaves(obj: &Value) -> FieldSet {
         match k.as_str() {
             "apiVersion" | "kind" => {}
             "metadata" => {
-                if let Some(meta) = v.as_object() {
-                    for f in OWNED_METADATA {
-                        if let Some(x) = meta.get(*f) {
-                            let mut p = vec!["f:metadata".to_string(), format!("f:{f}")];
-                            walk(x, &mut p, &mut out);
-                        }
+                for f in OWNED_METADATA {
+                    if let Some(x) = v.get(*f) {
+                        out.push((vec!["f:metadata".to_string(), format!("f:{f}")], x));
                     }
                 }
             }
-            _ => {
-                let mut p = vec![format!("f:{k}")];
-                walk(v, &mut p, &mut out);
-            }
+            _ => out.push((vec![format!("f:{k}")], v)),
         }
     }
     out
+}
+
+/// The owned leaves of an object (identity and system metadata excluded).
+pub fn leaves(obj: &Value) -> FieldSet {
+    let mut out = FieldSet::new();
+    for (mut p, v) in roots(obj) {
+        walk(v, &mut p, &mut out);
+    }
+    out
+}
+
+/// The leaves of `new` whose value differs from `old` (`set`) and the leaves of `old` that
+/// `new` lacks (`removed`). Subtrees equal in both are skipped without walking them.
+fn changes(old: &Value, new: &Value) -> (FieldSet, FieldSet) {
+    let (mut set, mut removed) = (FieldSet::new(), FieldSet::new());
+    let old_roots = roots(old);
+    let new_roots = roots(new);
+    fn find<'v>(rs: &[(Path, &'v Value)], p: &Path) -> Option<&'v Value> {
+        rs.iter().find(|(q, _)| q == p).map(|(_, v)| *v)
+    }
+    for (p, n) in &new_roots {
+        let o = find(&old_roots, p);
+        if o == Some(*n) {
+            continue;
+        }
+        let mut new_leaves = FieldSet::new();
+        walk(n, &mut p.clone(), &mut new_leaves);
+        let mut old_leaves = FieldSet::new();
+        if let Some(o) = o {
+            walk(o, &mut p.clone(), &mut old_leaves);
+        }
+        set.extend(
+            new_leaves
+                .iter()
+                .filter(|l| value_at(old, l) != value_at(new, l))
+                .cloned(),
+        );
+        removed.extend(old_leaves.difference(&new_leaves).cloned());
+    }
+    for (p, o) in &old_roots {
+        if find(&new_roots, p).is_none() {
+            walk(o, &mut p.clone(), &mut removed);
+        }
+    }
+    (set, removed)
 }
 
 /// The value at a field path.
@@ -240,19 +280,9 @@ pub fn record_update(
     now: &str,
 ) -> Vec<Entry> {
     let mut entries = old.map(read_entries).unwrap_or_default();
-    let new_leaves = leaves(new);
-    let (set, removed): (FieldSet, FieldSet) = match old {
-        None => (new_leaves, FieldSet::new()),
-        Some(old) => {
-            let old_leaves = leaves(old);
-            let set = new_leaves
-                .iter()
-                .filter(|p| value_at(old, p) != value_at(new, p))
-                .cloned()
-                .collect();
-            let removed = old_leaves.difference(&new_leaves).cloned().collect();
-            (set, removed)
-        }
+    let (set, removed) = match old {
+        None => (leaves(new), FieldSet::new()),
+        Some(old) => changes(old, new),
     };
     if set.is_empty() && removed.is_empty() {
         return entries;
@@ -297,6 +327,48 @@ pub fn under_any(p: &Path, set: &FieldSet) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition `changes` shortcuts: every leaf of both objects, compared one by one.
+    fn changes_by_full_walk(old: &Value, new: &Value) -> (FieldSet, FieldSet) {
+        let (old_leaves, new_leaves) = (leaves(old), leaves(new));
+        let set = new_leaves
+            .iter()
+            .filter(|p| value_at(old, p) != value_at(new, p))
+            .cloned()
+            .collect();
+        (set, old_leaves.difference(&new_leaves).cloned().collect())
+    }
+
+    #[test]
+    fn changes_skip_equal_subtrees_but_find_every_change() {
+        let base = json!({"apiVersion": "v1", "kind": "X",
+            "metadata": {"name": "n", "uid": "u", "labels": {"a": "1", "b": "2"}},
+            "spec": {"m": {"k": "v", "l": [1, 2]}, "e": {}}, "status": {"c": [{"t": "R"}]}});
+        let variants = [
+            json!({"apiVersion": "v1", "kind": "X",
+                "metadata": {"name": "n", "uid": "u2", "labels": {"a": "1", "b": "2"}},
+                "spec": {"m": {"k": "v", "l": [1, 2]}, "e": {}}, "status": {"c": [{"t": "R"}]}}),
+            json!({"metadata": {"labels": {"a": "9"}, "annotations": {"x": "y"}},
+                "spec": {"m": {"k": "w", "l": [2]}, "e": {"f": 1}}}),
+            json!({"metadata": {"name": "n"}, "spec": null, "status": {"c": []}, "data": {"d": "x"}}),
+            json!({"spec": {"m": "flat"}}),
+            base.clone(),
+        ];
+        for new in &variants {
+            for (a, b) in [(&base, new), (new, &base)] {
+                let got = changes(a, b);
+                assert_eq!(got, changes_by_full_walk(a, b), "{a} -> {b}");
+            }
+        }
+        // A metadata change outside the owned fields is no change; a label change is.
+        assert_eq!(
+            changes(&base, &variants[0]),
+            (FieldSet::new(), FieldSet::new())
+        );
+        let (set, removed) = changes(&base, &variants[1]);
+        assert!(set.contains(&vec!["f:metadata".into(), "f:labels".into(), "f:a".into()]));
+        assert!(removed.contains(&vec!["f:status".into(), "f:c".into()]));
+    }
 
     #[test]
     fn roundtrip() {

@@ -280,27 +280,23 @@ async fn route(
                 query.get("resourceVersionMatch").map(String::as_str),
             )?;
             Ok(match &table_include {
-                Some(inc) => {
-                    let items = list
-                        .get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    let meta = list.get("metadata").cloned().unwrap_or(json!({}));
-                    ok(&table::table(&rt, &items, inc, true, meta))
-                }
+                Some(inc) => ok(&table::table(
+                    &rt,
+                    &list.presented_items(),
+                    inc,
+                    true,
+                    list.metadata,
+                )),
                 None if meta_only => {
-                    let mut list = list;
-                    if let Some(items) = list.get_mut("items").and_then(Value::as_array_mut) {
-                        for i in items.iter_mut() {
-                            *i = table::partial(i);
-                        }
-                    }
-                    list["kind"] = json!("PartialObjectMetadataList");
-                    list["apiVersion"] = json!("meta.k8s.io/v1");
-                    ok(&list)
+                    let items: Vec<Value> = list.items.iter().map(|o| table::partial(o)).collect();
+                    ok(&json!({
+                        "kind": "PartialObjectMetadataList",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": list.metadata,
+                        "items": items,
+                    }))
                 }
-                None => ok(&list),
+                None => json_response(StatusCode::OK, &list),
             })
         }
         Verb::Watch => {
@@ -409,12 +405,7 @@ async fn route(
             let mut st = shared.state();
             let list = st.list(&rt, ns.as_deref(), &sel, None, None, None, None)?;
             let mut deleted = Vec::new();
-            for item in list
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
+            for item in list.presented_items() {
                 let n = item
                     .pointer("/metadata/name")
                     .and_then(Value::as_str)

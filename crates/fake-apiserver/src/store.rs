@@ -48,6 +48,55 @@ impl serde::Serialize for Served<'_> {
     }
 }
 
+/// One page of a list: the stored objects, serialized in place (see [`Served`]).
+pub struct ListPage {
+    /// `<Kind>List`.
+    pub kind: String,
+    /// The version listed.
+    pub api_version: String,
+    /// `resourceVersion`, `continue`, `remainingItemCount`.
+    pub metadata: Value,
+    /// The objects, as stored.
+    pub items: Vec<Obj>,
+}
+
+impl ListPage {
+    /// The items as served (copies; for the table and delete-collection paths).
+    pub fn presented_items(&self) -> Vec<Value> {
+        self.items
+            .iter()
+            .map(|o| {
+                let mut v = (**o).clone();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("apiVersion".into(), json!(self.api_version));
+                }
+                v
+            })
+            .collect()
+    }
+}
+
+impl serde::Serialize for ListPage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Items<'a>(&'a [Obj], &'a str);
+        impl serde::Serialize for Items<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|obj| Served {
+                    obj,
+                    api_version: self.1,
+                }))
+            }
+        }
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("kind", &self.kind)?;
+        map.serialize_entry("apiVersion", &self.api_version)?;
+        map.serialize_entry("metadata", &self.metadata)?;
+        map.serialize_entry("items", &Items(&self.items, &self.api_version))?;
+        map.end()
+    }
+}
+
 /// Kind of change recorded in history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -870,7 +919,7 @@ impl State {
         cont: Option<&str>,
         rv: Option<&str>,
         rv_match: Option<&str>,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<ListPage> {
         let (items, list_rv, offset) = match cont.filter(|c| !c.is_empty()) {
             Some(token) => {
                 let id: u64 = token.parse().map_err(|_| {
@@ -903,12 +952,7 @@ impl State {
             Some(l) => offset.saturating_add(l).min(items.len()),
             None => items.len(),
         };
-        let page: Vec<Value> = items
-            .get(offset..end)
-            .unwrap_or_default()
-            .iter()
-            .map(|o| self.present(rt, o))
-            .collect();
+        let page = items.get(offset..end).unwrap_or_default().to_vec();
         let mut meta = json!({"resourceVersion": list_rv.to_string()});
         if end < items.len() {
             let id = self.next_snapshot;
@@ -927,12 +971,12 @@ impl State {
             meta["continue"] = json!(id.to_string());
             meta["remainingItemCount"] = json!(items.len() - end);
         }
-        Ok(json!({
-            "kind": format!("{}List", rt.kind),
-            "apiVersion": rt.api_version(),
-            "metadata": meta,
-            "items": page,
-        }))
+        Ok(ListPage {
+            kind: format!("{}List", rt.kind),
+            api_version: rt.api_version(),
+            metadata: meta,
+            items: page,
+        })
     }
 
     /// Starts a watch. Initial events (synthetic ADDED, or the history replay after `rv`) are
