@@ -74,6 +74,9 @@ pub struct Metrics {
     /// `sealant_private_key_operations_total`: RSA private-key operations spent unsealing
     /// SealedSecrets (reconciles only; the HTTP API is not counted).
     pub private_key_operations: Counter,
+    /// `sealant_unseal_head_starts_total`: decryptions started while the initial list was still
+    /// arriving, ahead of their reconciles.
+    pub unseal_head_starts: Counter,
 }
 
 fn default_buckets() -> Histogram {
@@ -142,11 +145,18 @@ impl Metrics {
             "RSA private-key operations spent unsealing SealedSecrets",
             private_key_operations.clone(),
         );
+        let unseal_head_starts = Counter::default();
+        own.register(
+            "unseal_head_starts",
+            "Decryptions started while the initial list of SealedSecrets was still arriving",
+            unseal_head_starts.clone(),
+        );
         Arc::new(Metrics {
             registry,
             own,
             leader,
             private_key_operations,
+            unseal_head_starts,
             unseal_requests,
             unseal_errors,
             condition_info,

@@ -31,12 +31,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use sealant_api::{
-    ANNOTATION_MANAGED, SealedSecret, SealedSecretStatus, UnsealOptions, scope_from_annotations,
-    unseal,
+    ANNOTATION_MANAGED, SealedSecret, SealedSecretStatus, UnsealError, UnsealOptions, UnsealOutput,
+    scope_from_annotations, unseal,
 };
 use tokio::sync::broadcast;
 
-use crate::keys::{Keys, truncate};
+use crate::keys::{KeyState, Keys, truncate};
 use crate::lean_writes;
 use crate::metrics::{CONDITION_TYPES, Metrics};
 use crate::secret_merge::{
@@ -83,7 +83,24 @@ pub struct Context {
     naive: bool,
     /// The threads that decrypt (`--workers`).
     unseal_pool: crate::unseal_pool::UnsealPool,
+    /// Decryptions started while the initial list was still arriving (see [`Context::head_start`]).
+    head_starts: Mutex<HashMap<ObjectRef<SealedSecret>, HeadStart>>,
 }
+
+/// A decryption's result and how long it took.
+type Unsealed = (Result<UnsealOutput, UnsealError>, Duration);
+
+/// A decryption queued before its reconcile, valid for this spec and these keys only.
+struct HeadStart {
+    digest: String,
+    keys: Arc<KeyState>,
+    job: crate::unseal_pool::Job<Unsealed>,
+}
+
+/// Most decryptions queued ahead of their reconciles, per decryption thread. The initial list of
+/// 5,000 objects takes about 0.3 s to arrive, and reconciles start only once it is complete;
+/// 32 per thread keeps the threads busy through that and bounds what is held.
+const HEAD_STARTS_PER_WORKER: usize = 32;
 
 impl Context {
     /// A context whose `workers` threads decrypt (at most that many decryptions at once).
@@ -114,6 +131,7 @@ impl Context {
             leadership: None,
             naive: false,
             unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(workers)),
+            head_starts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -175,6 +193,80 @@ impl Context {
             }
             None => false,
         }
+    }
+
+    /// Starts decrypting `ss` as it arrives in the initial list, before its reconcile can run
+    /// (kube-runtime runs none until the whole list is in, which left the decryption threads
+    /// idle for the length of the list). Only for objects that would be decrypted anyway: never
+    /// reconciled (no status) and without a Secret in the synced index. The reconcile takes the
+    /// result if the spec and keys are still the same, and decrypts afresh otherwise.
+    fn head_start(&self, ss: &SealedSecret, workers: usize) {
+        if self.naive
+            || ss.status.is_some()
+            || !self
+                .index_enabled
+                .load(std::sync::atomic::Ordering::Relaxed)
+            || !self.index.is_synced()
+        {
+            return;
+        }
+        let namespace = ss.namespace().unwrap_or_default();
+        let name = ss.name_any();
+        if self.index.knows(&namespace, &name) {
+            return;
+        }
+        let mut starts = self.head_starts.lock().unwrap_or_else(|e| e.into_inner());
+        if starts.len() >= workers.saturating_mul(HEAD_STARTS_PER_WORKER) {
+            return;
+        }
+        let keys = self.keys.current();
+        let job = self.submit_unseal(ss, keys.clone());
+        self.metrics.unseal_head_starts.inc();
+        starts.insert(
+            ObjectRef::from_obj(ss),
+            HeadStart {
+                digest: digest(ss, self.accept_v1_data),
+                keys,
+                job,
+            },
+        );
+    }
+
+    /// The head start of `obj`, if it decrypted this `digest` with these `keys`; any other one is
+    /// dropped (its result is discarded when it completes).
+    fn take_head_start(
+        &self,
+        obj: &ObjectRef<SealedSecret>,
+        digest: &str,
+        keys: &Arc<KeyState>,
+    ) -> Option<crate::unseal_pool::Job<Unsealed>> {
+        let start = self
+            .head_starts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(obj)?;
+        (start.digest == digest && Arc::ptr_eq(&start.keys, keys)).then_some(start.job)
+    }
+
+    /// Queues the decryption of `ss` with `keys` on the decryption threads.
+    fn submit_unseal(
+        &self,
+        ss: &SealedSecret,
+        keys: Arc<KeyState>,
+    ) -> crate::unseal_pool::Job<Unsealed> {
+        let opts = UnsealOptions {
+            accept_v1_data: self.accept_v1_data,
+        };
+        let mut owned = ss.clone();
+        if self.naive
+            && let Some(a) = owned.metadata.annotations.as_mut()
+        {
+            a.remove(sealant_api::ANNOTATION_KEY_IDS);
+        }
+        self.unseal_pool.submit(move || {
+            let started = Instant::now();
+            (unseal(&owned, &keys.keyring, &opts), started.elapsed())
+        })
     }
 
     fn status_written(&self, obj: &ObjectRef<SealedSecret>, over: Option<&str>) {
@@ -310,7 +402,13 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     let namespace = ss.namespace().unwrap_or_default();
-    let pass = sync(&ss, &ctx).await?;
+    let pass = sync(&ss, &ctx).await;
+    // A head start this pass did not take (the Secret turned out to exist, say) is stale now.
+    ctx.head_starts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&obj);
+    let pass = pass?;
     if !ctx.leading() {
         return Ok(Action::await_change());
     }
@@ -416,6 +514,10 @@ fn prune_per_object_state(ctx: &Context, stores: &[Store<SealedSecret>]) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|obj, _| exists(obj));
+    ctx.head_starts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|obj, _| exists(obj));
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -466,23 +568,11 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     };
 
     let keys = ctx.keys.current();
-    let opts = UnsealOptions {
-        accept_v1_data: ctx.accept_v1_data,
+    let job = match ctx.take_head_start(&ObjectRef::from_obj(ss), &digest, &keys) {
+        Some(job) => job,
+        None => ctx.submit_unseal(ss, keys),
     };
-    let mut owned = ss.clone();
-    if ctx.naive
-        && let Some(a) = owned.metadata.annotations.as_mut()
-    {
-        a.remove(sealant_api::ANNOTATION_KEY_IDS);
-    }
-    let (result, took) = ctx
-        .unseal_pool
-        .run(move || {
-            let started = Instant::now();
-            (unseal(&owned, &keys.keyring, &opts), started.elapsed())
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let (result, took) = job.await.map_err(|e| Error::Internal(e.to_string()))?;
     ctx.metrics.unseal_duration.observe(took.as_secs_f64());
     let out = match result {
         Ok(out) => {
@@ -735,9 +825,17 @@ pub async fn run(
             wc = wc.labels(sel);
         }
         let (reader, writer) = kube::runtime::reflector::store();
+        let early = ctx.clone();
+        let workers = usize::from(opts.workers);
         let sealed = watcher::watcher(ss_api, wc.clone().page_size(SEALED_SECRET_PAGE_SIZE))
             .default_backoff()
             .modify(slim_for_cache)
+            .map(move |ev| {
+                if let Ok(watcher::Event::InitApply(ss)) = &ev {
+                    early.head_start(ss, workers);
+                }
+                ev
+            })
             .reflect(writer)
             .applied_objects();
         let in_flight = if ctx.naive {

@@ -10,11 +10,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-type Job = Box<dyn FnOnce() + Send>;
+type Task = Box<dyn FnOnce() + Send>;
 
 /// The pool; its threads exit once it is dropped and the queue is drained.
 pub struct UnsealPool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Task>,
 }
 
 /// The pool is gone, or the job panicked.
@@ -25,7 +25,7 @@ pub struct JobLost;
 impl UnsealPool {
     /// `threads` threads (at least one).
     pub fn new(threads: usize) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Task>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
@@ -59,13 +59,33 @@ impl UnsealPool {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, JobLost> {
+        self.submit(f).await
+    }
+
+    /// Queues `f` now; its result arrives on the returned job, which may be awaited later.
+    pub fn submit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Job<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .map_err(|_| JobLost)?;
-        rx.await.map_err(|_| JobLost)
+        let queued = self.jobs.send(Box::new(move || {
+            let _ = tx.send(f());
+        }));
+        // If the pool is gone, the job was dropped with its sender: awaiting it says `JobLost`.
+        drop(queued);
+        Job(rx)
+    }
+}
+
+/// A queued job's result.
+pub struct Job<T>(tokio::sync::oneshot::Receiver<T>);
+
+impl<T> std::future::Future for Job<T> {
+    type Output = Result<T, JobLost>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.map_err(|_| JobLost))
     }
 }
 

@@ -678,3 +678,47 @@ async fn applied_objects_keep_their_metadata_through_status_writes() {
         .collect();
     assert!(managers.iter().any(|m| m == "flux-like"), "{managers:?}");
 }
+
+/// Objects that exist before the controller starts are decrypted while their list is still
+/// arriving (reconciles start only after the whole list): each value still costs exactly one
+/// private-key operation, every Secret is right, and no Secret is read.
+#[tokio::test]
+async fn a_cold_start_decrypts_ahead_of_the_list_once_per_value() {
+    let (server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "test-key", &key, &cert).await;
+    const N: usize = 30;
+    for i in 0..N {
+        let (a, b) = (format!("a{i}"), format!("b{i}"));
+        let ss = seal(
+            &cert,
+            "app",
+            &format!("early-{i}"),
+            &[("a", &a), ("b", &b)],
+            Scope::Strict,
+        );
+        create(&client, &ss).await;
+    }
+    server.reset_counts();
+    let ctl = controller(&client, &[]).await;
+    for i in 0..N {
+        ready(&client, "app", &format!("early-{i}")).await;
+    }
+    for i in 0..N {
+        let s = secret_where(&client, "app", &format!("early-{i}"), |_| true).await;
+        assert_eq!(item(&s, "a"), format!("a{i}"));
+        assert_eq!(item(&s, "b"), format!("b{i}"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let head_starts = ctl.metrics.unseal_head_starts.get();
+    assert!(
+        head_starts > 0,
+        "no decryption started before the reconciles"
+    );
+    assert!(head_starts <= N as u64);
+    assert_eq!(ctl.metrics.private_key_operations.get(), 2 * N as u64);
+    use fake_apiserver::Verb;
+    // The test's own `secret_where` reads are the only GETs.
+    assert_eq!(server.count(Verb::Get, "secrets"), N as u64);
+    assert_eq!(server.count(Verb::Create, "secrets"), N as u64);
+}
