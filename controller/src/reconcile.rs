@@ -95,7 +95,13 @@ struct HeadStart {
     digest: String,
     keys: Arc<KeyState>,
     job: crate::unseal_pool::Job<Unsealed>,
+    started: Instant,
 }
+
+/// How long a head start is kept for an object the cache does not have. The cache gets the
+/// initial list only once all of it has arrived, so a young head start of an object it lacks is
+/// normal; an old one is for an object deleted before its reconcile, and goes (with its result).
+const HEAD_START_GRACE: Duration = Duration::from_secs(60);
 
 /// Most decryptions queued ahead of their reconciles, per decryption thread. The initial list of
 /// 5,000 objects takes about 0.3 s to arrive, and reconciles start only once it is complete;
@@ -229,6 +235,7 @@ impl Context {
                 digest: digest(ss, self.accept_v1_data),
                 keys,
                 job,
+                started: Instant::now(),
             },
         );
     }
@@ -504,8 +511,8 @@ fn set_condition_gauges(ctx: &Context, ss: &SealedSecret, st: &SealedSecretStatu
     );
 }
 
-/// Drops what is kept per SealedSecret (`condition_info` series, status-write versions) for
-/// objects that no longer exist.
+/// Drops what is kept per SealedSecret (`condition_info` series, status-write versions, head
+/// starts) for objects that no longer exist.
 fn prune_per_object_state(ctx: &Context, stores: &[Store<SealedSecret>]) {
     let exists = |obj: &ObjectRef<SealedSecret>| stores.iter().any(|s| s.get(obj).is_some());
     ctx.metrics
@@ -518,7 +525,7 @@ fn prune_per_object_state(ctx: &Context, stores: &[Store<SealedSecret>]) {
     ctx.head_starts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|obj, _| exists(obj));
+        .retain(|obj, h| h.started.elapsed() < HEAD_START_GRACE || exists(obj));
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
