@@ -54,22 +54,14 @@ impl UnsealPool {
         UnsealPool { jobs: tx }
     }
 
-    /// Runs `f` on a pool thread and waits for its result.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, JobLost> {
-        self.submit(f).await
-    }
-
-    /// Queues `f` now; its result arrives on the returned job, which may be awaited later.
+    /// Queues `f` to run on a pool thread; awaiting the returned job (now or later) gives its
+    /// result.
     pub fn submit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Job<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let queued = self.jobs.send(Box::new(move || {
+        // If the pool is gone, the job is dropped with its sender: awaiting it says `JobLost`.
+        let _ = self.jobs.send(Box::new(move || {
             let _ = tx.send(f());
         }));
-        // If the pool is gone, the job was dropped with its sender: awaiting it says `JobLost`.
-        drop(queued);
         Job(rx)
     }
 }
@@ -103,7 +95,7 @@ mod tests {
             .map(|_| {
                 let pool = pool.clone();
                 tokio::spawn(async move {
-                    pool.run(|| {
+                    pool.submit(|| {
                         std::thread::sleep(Duration::from_millis(200));
                         std::thread::current().name().map(str::to_owned)
                     })
@@ -128,8 +120,8 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_is_reported_and_the_thread_survives() {
         let pool = UnsealPool::new(1);
-        let lost = pool.run(|| -> u8 { panic!("job failed") }).await;
+        let lost = pool.submit(|| -> u8 { panic!("job failed") }).await;
         assert!(lost.is_err());
-        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+        assert_eq!(pool.submit(|| 7).await.unwrap(), 7);
     }
 }
