@@ -26,6 +26,17 @@ pub struct Served<'a> {
     pub api_version: &'a str,
 }
 
+impl Served<'_> {
+    /// An owned copy as served.
+    pub fn to_value(&self) -> Value {
+        let mut v = self.obj.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("apiVersion".into(), json!(self.api_version));
+        }
+        v
+    }
+}
+
 impl serde::Serialize for Served<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -65,12 +76,12 @@ impl ListPage {
     pub fn presented_items(&self) -> Vec<Value> {
         self.items
             .iter()
-            .map(|o| {
-                let mut v = (**o).clone();
-                if let Some(m) = v.as_object_mut() {
-                    m.insert("apiVersion".into(), json!(self.api_version));
+            .map(|obj| {
+                Served {
+                    obj,
+                    api_version: &self.api_version,
                 }
-                v
+                .to_value()
             })
             .collect()
     }
@@ -702,11 +713,11 @@ impl State {
 
     /// The object as served at the requested version.
     pub fn present(&self, rt: &ResourceType, obj: &Obj) -> Value {
-        let mut v = (**obj).clone();
-        if let Some(m) = v.as_object_mut() {
-            m.insert("apiVersion".into(), json!(rt.api_version()));
+        Served {
+            obj,
+            api_version: &rt.api_version(),
         }
-        v
+        .to_value()
     }
 
     /// Removes an object for good: bumps the version, emits DELETED, runs cascades.
