@@ -193,3 +193,67 @@ async fn permanent_failures_do_not_retry() {
     assert_eq!(evs.len(), 1);
     assert!(evs[0].series.is_none(), "the warning is emitted once");
 }
+
+#[tokio::test]
+async fn a_hand_edit_survives_a_restart_and_removing_the_digest_heals_it() {
+    use kube::api::{Patch, PatchParams};
+    let (_server, client, ctl) = setup().await;
+    let (_, cert) = test_key();
+    create(
+        &client,
+        &seal(
+            &cert,
+            "app",
+            "edited",
+            &[("k", "sealed-value")],
+            Scope::Strict,
+        ),
+    )
+    .await;
+    ready(&client, "app", "edited").await;
+    let secrets = secret_api(&client, "app");
+    // "hand-edit", base64.
+    let edit = serde_json::json!({"data": {"k": "aGFuZC1lZGl0"}});
+    secrets
+        .patch("edited", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    ctl.shutdown().await;
+
+    // The recorded digest still matches the SealedSecret: the restart neither decrypts nor
+    // rewrites, so the edit stays (documented in docs/security.md).
+    let ctl = controller(&client, &[]).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        item(&secrets.get("edited").await.unwrap(), "k"),
+        "hand-edit"
+    );
+
+    // Without the digest the Secret no longer says what it was unsealed from: it is rewritten.
+    let drop_digest =
+        serde_json::json!({"metadata": {"annotations": {"sealant.dev/unsealed-from": null}}});
+    secrets
+        .patch(
+            "edited",
+            &PatchParams::default(),
+            &Patch::Merge(&drop_digest),
+        )
+        .await
+        .unwrap();
+    let healed = secret_where(&client, "app", "edited", |s| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .is_some_and(|v| v.0 == b"sealed-value")
+    })
+    .await;
+    assert!(
+        healed
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("sealant.dev/unsealed-from")),
+        "the rewritten Secret records its digest again"
+    );
+    ctl.shutdown().await;
+}
