@@ -783,6 +783,98 @@ fn guard_staged_checks_the_index_not_the_working_tree() {
     );
 }
 
+const GENERATOR: &str = "secretGenerator:\n- name: db\n  envs: [db.env]\n  files:\n  - tls.key\n  - ca=certs/ca.pem\n  - missing.txt\n";
+const ENV_FILE: &str = "# database\nUSER=admin\nPASSWORD=env-plaintext\n";
+
+#[test]
+fn guard_reports_generator_files_a_commit_would_carry() {
+    let w = Workdir::new();
+    let repo = w.path("repo");
+    std::fs::create_dir_all(w.path("repo/app/certs")).unwrap();
+    git(&repo, &["init", "-q"]);
+    w.write("repo/app/kustomization.yaml", GENERATOR);
+    w.write("repo/app/db.env", ENV_FILE);
+    w.write("repo/app/tls.key", "key-plaintext");
+    w.write("repo/app/certs/ca.pem", "ca-plaintext");
+    // Ignored files are not committed: only the others are reported.
+    w.write("repo/.gitignore", "*.env\n");
+    let assert = guard_in(&repo, &[]).code(1);
+    let out = assert.get_output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stdout,
+        "app/kustomization.yaml:2: secretGenerator db reads app/tls.key (keys: tls.key)\n\
+         app/kustomization.yaml:2: secretGenerator db reads app/certs/ca.pem (keys: ca)\n",
+        "{stderr}"
+    );
+    assert!(stderr.contains(".gitignore them"), "{stderr}");
+    // Not ignored any more: the env file is reported with its keys, never its values.
+    w.write("repo/.gitignore", "tls.key\ncerts/\n");
+    let assert = guard_in(&repo, &["app"]).code(1);
+    let out = assert.get_output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "app/kustomization.yaml:2: secretGenerator db reads app/db.env (keys: PASSWORD, USER)\n"
+    );
+    for value in ["env-plaintext", "key-plaintext", "ca-plaintext", "admin"] {
+        assert!(!stdout.contains(value), "{value} printed");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains(value),
+            "{value} printed"
+        );
+    }
+    // A tracked file counts even when a rule would ignore it.
+    git(&repo, &["add", "-f", "app/tls.key"]);
+    let assert = guard_in(&repo, &["app/kustomization.yaml"]).code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("reads app/tls.key (keys: tls.key)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn guard_staged_reports_generator_files_in_the_index() {
+    let w = Workdir::new();
+    let repo = w.path("repo");
+    std::fs::create_dir_all(w.path("repo/app")).unwrap();
+    git(&repo, &["init", "-q"]);
+    w.write("repo/app/kustomization.yaml", GENERATOR);
+    w.write("repo/app/db.env", ENV_FILE);
+    // The kustomization is staged, its files are not: nothing leaves the machine.
+    git(&repo, &["add", "app/kustomization.yaml"]);
+    guard_in(&repo, &["--staged"]).success();
+    git(&repo, &["commit", "-q", "-m", "k"]);
+    // Staging the env file alone is caught through the committed kustomization.
+    git(&repo, &["add", "app/db.env"]);
+    let assert = guard_in(&repo, &["--staged"]).code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert_eq!(
+        stdout,
+        "app/kustomization.yaml:2: secretGenerator db reads app/db.env (keys: PASSWORD, USER)\n"
+    );
+    // From a subdirectory, with a path leading out of the kustomization's directory.
+    git(&repo, &["commit", "-q", "-m", "leak"]);
+    std::fs::create_dir(w.path("repo/app/prod")).unwrap();
+    w.write(
+        "repo/app/prod/kustomization.yaml",
+        "secretGenerator:\n- name: p\n  envs: [../db.env]\n",
+    );
+    git(&repo, &["add", "app/prod/kustomization.yaml"]);
+    let assert = sealant()
+        .current_dir(w.path("repo/app"))
+        .args(["guard", "--staged"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert_eq!(
+        stdout,
+        "app/prod/kustomization.yaml:2: secretGenerator p reads app/db.env (keys: PASSWORD, USER)\n"
+    );
+}
+
 #[test]
 fn guard_install_writes_a_hook_that_blocks_commits() {
     let w = Workdir::new();
