@@ -139,11 +139,18 @@ impl Report {
             if only.is_some_and(|o| !o.contains(&path)) {
                 continue;
             }
-            let keys = match (tree.committed(Path::new(&path)), &source.key) {
-                (None, _) => continue,
-                (Some(_), Some(key)) => vec![key.clone()],
-                (Some(Contents::Bytes(bytes)), None) => env_keys(&bytes),
-                (Some(Contents::TooLarge), None) => vec!["(too large to list)".into()],
+            let path_ref = Path::new(&path);
+            if !tree.carries(path_ref) {
+                continue;
+            }
+            // A `files:` entry is one key; an env file's keys are its lines'.
+            let keys = match &source.key {
+                Some(key) => vec![key.clone()],
+                None => match tree.read(path_ref) {
+                    Some(Contents::Bytes(bytes)) => env_keys(&bytes),
+                    Some(Contents::TooLarge) => vec!["(too large to list)".into()],
+                    None => continue,
+                },
             };
             if keys.is_empty() {
                 continue;

@@ -38,19 +38,29 @@ pub(super) fn git_text(dir: Option<&Path>, args: &[&str]) -> Result<String> {
 
 /// The staged contents of `name` (relative to the top of the work tree), unless too large.
 pub(super) fn staged_blob(top: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    match index_blob(top, name)? {
+        Contents::Bytes(bytes) => Ok(Some(bytes)),
+        Contents::TooLarge => {
+            io::note(&format!(
+                "warning: {name}: larger than {}: not checked",
+                human_size(MAX_INPUT_BYTES)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The index's copy of `name`; an error when the index has none.
+fn index_blob(top: &Path, name: &str) -> Result<Contents> {
     let spec = format!(":{name}");
     let size: u64 = git_text(Some(top), &["cat-file", "-s", &spec])?
         .trim()
         .parse()
         .map_err(|_| anyhow!("{name}: git cat-file -s gave no size"))?;
     if size > MAX_INPUT_BYTES {
-        io::note(&format!(
-            "warning: {name}: larger than {}: not checked",
-            human_size(MAX_INPUT_BYTES)
-        ));
-        return Ok(None);
+        return Ok(Contents::TooLarge);
     }
-    git(Some(top), &["cat-file", "blob", &spec]).map(Some)
+    git(Some(top), &["cat-file", "blob", &spec]).map(Contents::Bytes)
 }
 
 /// Where the files a secretGenerator reads are looked up: the working tree (`guard PATH`) or
@@ -60,7 +70,7 @@ pub(super) enum Tree {
     Index { top: PathBuf },
 }
 
-/// A source file's contents, as far as they are read.
+/// A file's contents, unless over [`MAX_INPUT_BYTES`].
 pub(super) enum Contents {
     Bytes(Vec<u8>),
     TooLarge,
@@ -92,38 +102,31 @@ impl Tree {
         }
     }
 
-    /// The contents of `path` if a commit would carry it: a file in the working tree that git
-    /// does not ignore (any file, outside a git work tree), or a file in the index.
-    pub(super) fn committed(&self, path: &Path) -> Option<Contents> {
+    /// Whether a commit would carry `path`: a file in the working tree that git does not ignore
+    /// (any file, outside a git work tree), or a file in the index.
+    pub(super) fn carries(&self, path: &Path) -> bool {
         match self {
-            Tree::Work => {
-                let meta = fs::metadata(path).ok()?;
-                if !meta.is_file() || git_ignores(path) {
-                    return None;
-                }
-                if meta.len() > MAX_INPUT_BYTES {
-                    return Some(Contents::TooLarge);
-                }
-                let file = fs::File::open(path).ok()?;
-                let name = path.display().to_string();
-                read_bounded(file, MAX_INPUT_BYTES, &name)
-                    .ok()
-                    .map(Contents::Bytes)
-            }
+            Tree::Work => fs::metadata(path).is_ok_and(|m| m.is_file()) && !git_ignores(path),
             Tree::Index { top } => {
                 let spec = format!(":{}", path.to_string_lossy());
-                let size: u64 = git_text(Some(top), &["cat-file", "-s", &spec])
-                    .ok()?
-                    .trim()
-                    .parse()
-                    .ok()?;
-                if size > MAX_INPUT_BYTES {
+                git(Some(top), &["cat-file", "-e", &spec]).is_ok()
+            }
+        }
+    }
+
+    /// The contents of `path` in this tree; `None` if it cannot be read.
+    pub(super) fn read(&self, path: &Path) -> Option<Contents> {
+        match self {
+            Tree::Work => {
+                let file = fs::File::open(path).ok()?;
+                if file.metadata().ok()?.len() > MAX_INPUT_BYTES {
                     return Some(Contents::TooLarge);
                 }
-                git(Some(top), &["cat-file", "blob", &spec])
+                read_bounded(file, MAX_INPUT_BYTES, &path.display())
                     .ok()
                     .map(Contents::Bytes)
             }
+            Tree::Index { top } => index_blob(top, &path.to_string_lossy()).ok(),
         }
     }
 }
