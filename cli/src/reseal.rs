@@ -31,8 +31,9 @@ Examples:
 
 Only SealedSecrets not already sealed with the newest key are re-sealed (objects sealed by
 kubeseal, without the sealant.dev/key-ids annotation, always are). Scope, name, namespace and
-template stay as they are. Other documents, comments and ordering are kept byte for byte; a
-file is rewritten atomically, and nothing is written at all if any object fails.";
+template stay as they are. Other documents, comments and ordering are kept byte for byte (a
+List holding a re-sealed item is printed again whole); a file is rewritten atomically, and
+nothing is written at all if any object fails.";
 
 /// Arguments of `sealant reseal`.
 #[derive(Debug, Args)]
@@ -338,6 +339,93 @@ impl Progress {
     }
 }
 
+/// What became of one SealedSecret.
+enum Item {
+    /// Left as it is: up to date, or listed by `--dry-run`.
+    Kept,
+    /// Not re-sealed (the report says why); nothing is written.
+    Failed,
+    /// Re-sealed with the newest key.
+    Resealed(Box<SealedSecret>),
+}
+
+/// One run's re-sealing, counts and report.
+struct Tally<'a> {
+    resealer: &'a Resealer,
+    newest: &'a KeyId,
+    dry_run: bool,
+    resealed: usize,
+    current: usize,
+    report: String,
+}
+
+impl Tally<'_> {
+    /// Re-seals the SealedSecret `value`, found at `place`, unless it is sealed with the newest
+    /// key already; one report line says what became of it.
+    fn item(&mut self, place: &str, value: &serde_json::Value) -> Result<Item> {
+        let ss = match sealant_api::sealed_secret_from_value(value) {
+            Ok(ss) => ss,
+            Err(e) => {
+                self.report.push_str(&format!("{place}: FAILED: {e}\n"));
+                return Ok(Item::Failed);
+            }
+        };
+        let object = format!(
+            "{}/{}",
+            ss.metadata.namespace.as_deref().unwrap_or_default(),
+            ss.metadata.name.as_deref().unwrap_or_default()
+        );
+        let empty = Default::default();
+        let old_ids: Vec<String> =
+            key_ids_from_annotations(ss.metadata.annotations.as_ref().unwrap_or(&empty))
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect();
+        let old = if old_ids.is_empty() {
+            "unrecorded key".to_owned()
+        } else {
+            format!("key {}", old_ids.join(","))
+        };
+        let newest = self.newest;
+        if !needs_reseal(&ss, newest) {
+            self.current += 1;
+            self.report
+                .push_str(&format!("{place}: {object}: up to date ({old})\n"));
+            return Ok(Item::Kept);
+        }
+        if self.dry_run {
+            self.resealed += 1;
+            self.report.push_str(&format!(
+                "{place}: {object}: would re-seal ({old} -> key {newest})\n"
+            ));
+            return Ok(Item::Kept);
+        }
+        match self.resealer.reseal(&ss, value)? {
+            Ok(mut new) => {
+                // An upstream controller does not record the key: it used its newest, the one
+                // /v1/cert.pem served (a hint only).
+                new.metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .entry(ANNOTATION_KEY_IDS.to_owned())
+                    .or_insert_with(|| newest.as_str().to_owned());
+                self.resealed += 1;
+                self.report.push_str(&format!(
+                    "{place}: {object}: re-sealed ({old} -> key {newest})\n"
+                ));
+                Ok(Item::Resealed(Box::new(new)))
+            }
+            Err(message) => {
+                self.report.push_str(&format!(
+                    "{place}: {object}: FAILED: {}\n",
+                    crate::one_line(&message)
+                ));
+                Ok(Item::Failed)
+            }
+        }
+    }
+}
+
 pub fn run(args: &ResealArgs) -> Result<bool> {
     let files = collect_files(&args.paths)?;
     if files.iter().any(|f| matches!(f, Source::Stdin)) {
@@ -363,8 +451,15 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
     };
 
     let progress = Progress::new(files.len());
-    let mut report = String::new();
-    let (mut resealed, mut current, mut failed) = (0usize, 0usize, 0usize);
+    let mut tally = Tally {
+        resealer: &resealer,
+        newest: &newest,
+        dry_run: args.dry_run,
+        resealed: 0,
+        current: 0,
+        report: String::new(),
+    };
+    let mut failed = 0usize;
     let mut writes: Vec<(PathBuf, String, String)> = Vec::new();
     let mut pending_bytes = 0usize;
     for (i, source) in files.iter().enumerate() {
@@ -376,7 +471,9 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
             Ok(t) => t,
             Err(e) => {
                 failed += 1;
-                report.push_str(&format!("FAILED: {}\n", crate::one_line(&format!("{e:#}"))));
+                tally
+                    .report
+                    .push_str(&format!("FAILED: {}\n", crate::one_line(&format!("{e:#}"))));
                 continue;
             }
         };
@@ -384,11 +481,16 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
             Ok(s) => s,
             Err(e) => {
                 failed += 1;
-                report.push_str(&format!("{source}: FAILED: {e}\n"));
+                tally.report.push_str(&format!("{source}: FAILED: {e}\n"));
                 continue;
             }
         };
         let json = is_json(&text);
+        let format = if json {
+            sealant_api::Format::Json
+        } else {
+            sealant_api::Format::Yaml
+        };
         let mut new_text = String::with_capacity(text.len());
         let mut changed = false;
         let mut file_failed = false;
@@ -402,7 +504,8 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
                     // be a SealedSecret.
                     if doc_text.contains(sealant_api::KIND) {
                         file_failed = true;
-                        report
+                        tally
+                            .report
                             .push_str(&format!("{source}: document {}: FAILED: {e}\n", number + 1));
                     }
                     number += 1;
@@ -417,92 +520,48 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
                 number += 1;
             }
             let place = format!("{source}: document {number}");
-            match docs.as_slice() {
+            let rendered = match docs.as_slice() {
                 [doc] if doc.list_item.is_none() && is_sealed_secret(&doc.value) => {
-                    let ss = match sealant_api::sealed_secret_from_value(&doc.value) {
-                        Ok(ss) => ss,
-                        Err(e) => {
+                    match tally.item(&place, &doc.value)? {
+                        Item::Resealed(new) => Some(sealant_api::render(&new, format)),
+                        Item::Failed => {
                             file_failed = true;
-                            report.push_str(&format!("{place}: FAILED: {e}\n"));
-                            new_text.push_str(doc_text);
+                            None
+                        }
+                        Item::Kept => None,
+                    }
+                }
+                items => {
+                    // The items of a List: it is printed again whole if any of them changed.
+                    let mut replaced = Vec::new();
+                    for doc in items {
+                        let Some(index) = doc.list_item else {
+                            continue;
+                        };
+                        if !is_sealed_secret(&doc.value) {
                             continue;
                         }
-                    };
-                    let object = format!(
-                        "{}/{}",
-                        ss.metadata.namespace.as_deref().unwrap_or_default(),
-                        ss.metadata.name.as_deref().unwrap_or_default()
-                    );
-                    let empty = Default::default();
-                    let old_ids: Vec<String> = key_ids_from_annotations(
-                        ss.metadata.annotations.as_ref().unwrap_or(&empty),
-                    )
-                    .iter()
-                    .map(|k| k.as_str().to_owned())
-                    .collect();
-                    let old = if old_ids.is_empty() {
-                        "unrecorded key".to_owned()
+                        match tally.item(&format!("{place} items[{index}]"), &doc.value)? {
+                            Item::Resealed(new) => replaced.push((index, *new)),
+                            Item::Failed => file_failed = true,
+                            Item::Kept => {}
+                        }
+                    }
+                    (!replaced.is_empty())
+                        .then(|| sealant_api::render_list(doc_text, &replaced, format))
+                }
+            };
+            match rendered {
+                Some(rendered) => {
+                    let rendered = rendered.map_err(|e| anyhow!("{place}: {e}"))?;
+                    new_text.push_str(&if json {
+                        replace_json(doc_text, &rendered)
                     } else {
-                        format!("key {}", old_ids.join(","))
-                    };
-                    if !needs_reseal(&ss, &newest) {
-                        current += 1;
-                        report.push_str(&format!("{place}: {object}: up to date ({old})\n"));
-                        new_text.push_str(doc_text);
-                        continue;
-                    }
-                    if args.dry_run {
-                        resealed += 1;
-                        report.push_str(&format!(
-                            "{place}: {object}: would re-seal ({old} -> key {newest})\n"
-                        ));
-                        new_text.push_str(doc_text);
-                        continue;
-                    }
-                    match resealer.reseal(&ss, &doc.value)? {
-                        Ok(mut new) => {
-                            // An upstream controller does not record the key: it used its
-                            // newest, the one /v1/cert.pem served (a hint only).
-                            new.metadata
-                                .annotations
-                                .get_or_insert_with(Default::default)
-                                .entry(ANNOTATION_KEY_IDS.to_owned())
-                                .or_insert_with(|| newest.as_str().to_owned());
-                            let format = if json {
-                                sealant_api::Format::Json
-                            } else {
-                                sealant_api::Format::Yaml
-                            };
-                            let rendered = sealant_api::render(&new, format)
-                                .map_err(|e| anyhow!("{place}: {e}"))?;
-                            new_text.push_str(&if json {
-                                replace_json(doc_text, &rendered)
-                            } else {
-                                replace_yaml(doc_text, &rendered)
-                            });
-                            changed = true;
-                            resealed += 1;
-                            report.push_str(&format!(
-                                "{place}: {object}: re-sealed ({old} -> key {newest})\n"
-                            ));
-                        }
-                        Err(message) => {
-                            file_failed = true;
-                            report.push_str(&format!(
-                                "{place}: {object}: FAILED: {}\n",
-                                crate::one_line(&message)
-                            ));
-                            new_text.push_str(doc_text);
-                        }
-                    }
+                        replace_yaml(doc_text, &rendered)
+                    });
+                    changed = true;
                 }
-                many if many.iter().any(|d| is_sealed_secret(&d.value)) => {
-                    report.push_str(&format!(
-                        "{place}: skipped: SealedSecrets inside a List are not rewritten\n"
-                    ));
-                    new_text.push_str(doc_text);
-                }
-                _ => new_text.push_str(doc_text),
+                None => new_text.push_str(doc_text),
             }
         }
         if file_failed {
@@ -541,6 +600,12 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
     } else {
         "re-sealed"
     };
+    let Tally {
+        resealed,
+        current,
+        mut report,
+        ..
+    } = tally;
     report.push_str(&format!(
         "reseal: {resealed} {verb}, {current} up to date, {failed} failed; {written} of {} file{} written{}\n",
         files.len(),

@@ -706,6 +706,51 @@ async fn reseal_online_after_key_renewal_keeps_other_documents() {
     assert_eq!(std::fs::read_to_string(&bad).unwrap(), bad_text);
 }
 
+/// The comma-separated `--key` of the offline reseal tests: the shared (old) key and new.key.
+fn both_keys(work: &Workdir) -> String {
+    format!(
+        "{},{}",
+        work.path("key.pem").display(),
+        work.path("new.key").display()
+    )
+}
+
+/// `sealant reseal` offline with both keys and new.pem over `dir`; asserts success, gives stdout.
+fn reseal_offline_ok(work: &Workdir, dir: &Path) -> String {
+    let out = sealant()
+        .env("HOME", work.dir.path())
+        .args(["reseal", "--key", &both_keys(work), "--cert"])
+        .arg(work.path("new.pem"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// How many of the unsealed values are [`SECRET_VALUE`] when new.key alone unseals `file`.
+fn values_opened_by_new_key(work: &Workdir, file: &Path) -> usize {
+    let out = sealant()
+        .args(["unseal", "--key"])
+        .arg(work.path("new.key"))
+        .arg("-f")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, SECRET_VALUE);
+    String::from_utf8_lossy(&out.stdout).matches(&b64).count()
+}
+
 #[test]
 fn reseal_offline_with_keys() {
     let work = Workdir::new();
@@ -725,24 +770,7 @@ fn reseal_offline_with_keys() {
     std::fs::write(&file, &text).unwrap();
     std::fs::write(dir.join("ignored.txt"), &text).unwrap();
 
-    let keys = format!(
-        "{},{}",
-        work.path("key.pem").display(),
-        work.path("new.key").display()
-    );
-    let out = sealant()
-        .env("HOME", work.dir.path())
-        .args(["reseal", "--key", &keys, "--cert"])
-        .arg(work.path("new.pem"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = reseal_offline_ok(&work, &dir);
     assert!(
         stdout.contains("2 re-sealed, 0 up to date, 0 failed; 1 of 1 file written"),
         "{stdout}"
@@ -757,31 +785,118 @@ fn reseal_offline_with_keys() {
     );
 
     // The new key alone unseals them to the same values.
-    let out = sealant()
-        .args(["unseal", "--key"])
-        .arg(work.path("new.key"))
-        .arg("-f")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, SECRET_VALUE);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).matches(&b64).count(),
-        2
-    );
+    assert_eq!(values_opened_by_new_key(&work, &file), 2);
 
     // --key without --cert is a usage error.
     let out = sealant()
-        .args(["reseal", "--key", &keys])
+        .args(["reseal", "--key", &both_keys(&work)])
         .arg(&dir)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn reseal_rewrites_sealed_secrets_inside_lists() {
+    let work = Workdir::new();
+    let (_, old_cert) = shared_key();
+    let (new_key, new_cert) = new_key();
+    std::fs::write(work.path("new.pem"), new_cert.to_pem()).unwrap();
+    std::fs::write(work.path("new.key"), new_key.to_pkcs1_pem().as_bytes()).unwrap();
+    let item = |ss: &SealedSecret| serde_json::to_value(ss).unwrap();
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"resourceVersion": ""},
+        "items": [
+            item(&upstream(&old_cert, "prod", "a")),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}},
+            item(&sealed(&new_cert, "prod", "current")),
+            item(&sealed(&old_cert, "prod", "b")),
+        ],
+    });
+    // YAML: a List between two other documents; JSON: a List alone.
+    let other = yaml(&sealed(&new_cert, "prod", "other"));
+    let as_item = |ss: &SealedSecret| {
+        let body = yaml(ss);
+        let body = body.strip_prefix("---\n").unwrap();
+        let mut out = String::new();
+        for (i, line) in body.lines().enumerate() {
+            out.push_str(if i == 0 { "- " } else { "  " });
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    };
+    let list_yaml = format!(
+        "# the list\n---\napiVersion: v1\nkind: List\nmetadata: {{resourceVersion: \"\"}}\nitems:\n{}- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: c}}\n  data: {{k: v}}\n{}{}",
+        as_item(&upstream(&old_cert, "prod", "a")),
+        as_item(&sealed(&new_cert, "prod", "current")),
+        as_item(&sealed(&old_cert, "prod", "b")),
+    );
+    let yaml_text = format!("{other}{list_yaml}# after\n{other}");
+    let dir = work.path("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("list.yaml"), &yaml_text).unwrap();
+    std::fs::write(
+        dir.join("list.json"),
+        serde_json::to_string_pretty(&list).unwrap(),
+    )
+    .unwrap();
+    let stdout = reseal_offline_ok(&work, &dir);
+    assert!(
+        stdout.contains("4 re-sealed, 4 up to date, 0 failed; 2 of 2 files written"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("list.yaml: document 2 items[0]: prod/a: re-sealed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("list.json: document 1 items[2]: prod/current: up to date"),
+        "{stdout}"
+    );
+
+    let new_yaml = std::fs::read_to_string(dir.join("list.yaml")).unwrap();
+    // The documents around the List stay byte for byte.
+    assert!(
+        new_yaml.starts_with(&format!("{other}# the list\n---\n")),
+        "{new_yaml}"
+    );
+    assert!(
+        new_yaml.ends_with(&format!("# after\n{other}")),
+        "{new_yaml}"
+    );
+    for text in [
+        new_yaml,
+        std::fs::read_to_string(dir.join("list.json")).unwrap(),
+    ] {
+        let docs = sealant_api::parse_stream(&text).unwrap();
+        let kinds: Vec<&str> = docs
+            .iter()
+            .filter(|d| d.list_item.is_some())
+            .map(|d| d.value["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["SealedSecret", "ConfigMap", "SealedSecret", "SealedSecret"]
+        );
+        let ids = key_ids(&text);
+        assert!(
+            ids.iter().all(|id| id == new_cert.key_id().as_str()),
+            "{ids:?}"
+        );
+        // The new key alone opens every SealedSecret in it.
+        let sealed_only: String = docs
+            .iter()
+            .filter(|d| d.value["kind"] == "SealedSecret")
+            .map(|d| d.value.to_string())
+            .collect();
+        let path = work.path("check.json");
+        std::fs::write(&path, sealed_only).unwrap();
+        let expected = if text.starts_with('{') { 3 } else { 5 };
+        assert_eq!(values_opened_by_new_key(&work, &path), expected);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

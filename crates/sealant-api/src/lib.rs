@@ -55,7 +55,9 @@ pub use annotations::{
 };
 pub use error::Error;
 pub use keys::{key_secret, keyring_from_documents};
-pub use output::{Format, render, render_secret, secret_to_json, secret_to_yaml, to_json, to_yaml};
+pub use output::{
+    Format, render, render_list, render_secret, secret_to_json, secret_to_yaml, to_json, to_yaml,
+};
 pub use seal::{SealOptions, merge_into, seal_raw, seal_secret};
 pub use sealed_secret::{
     API_VERSION, Condition, GROUP, KIND, SealedSecret, SealedSecretSpec, SealedSecretStatus,

@@ -48,6 +48,33 @@ pub fn to_json(ss: &SealedSecret) -> Result<String, Error> {
     value_to_json(&sealed_secret_value(ss)?)
 }
 
+/// `doc`, one document holding a `*List`, with the items at the given indexes replaced by these
+/// SealedSecrets, in `format`. The rest of the list is kept as data; comments inside it are not.
+pub fn render_list(
+    doc: &str,
+    replaced: &[(usize, SealedSecret)],
+    format: Format,
+) -> Result<String, Error> {
+    let mut values = crate::stream::parse_values(doc)?;
+    let not_a_list = || Error::Serialize("the document is not a single List".to_owned());
+    let (_, mut list) = values.pop().ok_or_else(not_a_list)?;
+    if !values.is_empty() {
+        return Err(not_a_list());
+    }
+    let items = list
+        .get_mut("items")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(not_a_list)?;
+    for (index, ss) in replaced {
+        let slot = items.get_mut(*index).ok_or_else(not_a_list)?;
+        *slot = sealed_secret_value(ss)?;
+    }
+    match format {
+        Format::Json => value_to_json(&list),
+        Format::Yaml => value_to_yaml(&list),
+    }
+}
+
 /// A Secret as YAML. It holds plaintext (base64 is not encryption): handle with care.
 pub fn secret_to_yaml(secret: &Secret) -> Result<String, Error> {
     value_to_yaml(&secret_value(secret)?)

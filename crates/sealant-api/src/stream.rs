@@ -77,19 +77,7 @@ pub fn parse_stream(input: &str) -> Result<Vec<Document>, Error> {
             limit: MAX_INPUT_BYTES,
         });
     }
-    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
-    let raw = if looks_like_json(input) {
-        match parse_json_stream(input) {
-            Ok(docs) => docs,
-            // A YAML flow mapping also starts with `{`: fall back to YAML when the very first
-            // document is not JSON, but report the JSON error if YAML fails too.
-            Err((1, json_err)) => parse_yaml_stream(input).map_err(|_| json_err)?,
-            Err((_, json_err)) => return Err(json_err),
-        }
-    } else {
-        parse_yaml_stream(input)?
-    };
-
+    let raw = parse_values(input)?;
     let mut out = Vec::new();
     for (number, value) in raw {
         match value {
@@ -110,6 +98,21 @@ pub fn parse_stream(input: &str) -> Result<Vec<Document>, Error> {
         check_sizes(&doc.value, &mut String::new()).map_err(|e| doc.locate(e))?;
     }
     Ok(out)
+}
+
+/// The stream's documents as values, numbered, with no `List` expanded and no size check.
+pub(crate) fn parse_values(input: &str) -> Result<Vec<(usize, Value)>, Error> {
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
+    if !looks_like_json(input) {
+        return parse_yaml_stream(input);
+    }
+    match parse_json_stream(input) {
+        Ok(docs) => Ok(docs),
+        // A YAML flow mapping also starts with `{`: fall back to YAML when the very first
+        // document is not JSON, but report the JSON error if YAML fails too.
+        Err((1, json_err)) => parse_yaml_stream(input).map_err(|_| json_err),
+        Err((_, json_err)) => Err(json_err),
+    }
 }
 
 fn expand(number: usize, map: Map<String, Value>, out: &mut Vec<Document>) -> Result<(), Error> {
