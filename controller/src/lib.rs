@@ -228,10 +228,12 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
                     keys_for_run.clone(),
                     metrics_for_run.clone(),
                     recorder.clone(),
-                    cfg.accept_deprecated_v1_data,
-                    cfg.update_status,
-                    cfg.max_retry_delay,
-                    watch_opts.workers,
+                    reconcile::ReconcileOptions {
+                        accept_v1_data: cfg.accept_deprecated_v1_data,
+                        update_status: cfg.update_status,
+                        max_retry_delay: cfg.max_retry_delay,
+                        workers: watch_opts.workers,
+                    },
                 )
                 .with_leadership(lead.clone())
                 .with_naive(cfg.bench_naive),

@@ -52,6 +52,19 @@ pub enum Error {
     Internal(String),
 }
 
+/// The settings of reconciling, from the command line.
+#[derive(Clone, Debug)]
+pub struct ReconcileOptions {
+    /// Accept deprecated v1 `spec.data`.
+    pub accept_v1_data: bool,
+    /// Write the status subresource.
+    pub update_status: bool,
+    /// Longest retry delay.
+    pub max_retry_delay: Duration,
+    /// Parallel decryptions (`--workers`).
+    pub workers: u16,
+}
+
 /// What reconciles share.
 pub struct Context {
     /// API client.
@@ -62,12 +75,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Event recorder.
     pub recorder: Recorder,
-    /// Accept deprecated v1 `spec.data`.
-    pub accept_v1_data: bool,
-    /// Write the status subresource.
-    pub update_status: bool,
-    /// Longest retry delay.
-    pub max_retry_delay: Duration,
+    /// How objects are reconciled.
+    pub options: ReconcileOptions,
     retries: Mutex<HashMap<ObjectRef<SealedSecret>, u32>>,
     key_failed: Mutex<HashSet<ObjectRef<SealedSecret>>>,
     /// The resourceVersion each object had when this replica last wrote its status, until a newer
@@ -111,25 +120,20 @@ const HEAD_STARTS_PER_WORKER: usize = 64;
 
 impl Context {
     /// A context whose `workers` threads decrypt (at most that many decryptions at once).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         keys: Keys,
         metrics: Arc<Metrics>,
         recorder: Recorder,
-        accept_v1_data: bool,
-        update_status: bool,
-        max_retry_delay: Duration,
-        workers: u16,
+        options: ReconcileOptions,
     ) -> Self {
         Context {
             client,
             keys,
             metrics,
             recorder,
-            accept_v1_data,
-            update_status,
-            max_retry_delay,
+            unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(options.workers)),
+            options,
             retries: Mutex::new(HashMap::new()),
             key_failed: Mutex::new(HashSet::new()),
             status_written_over: Mutex::new(HashMap::new()),
@@ -137,7 +141,6 @@ impl Context {
             index_enabled: std::sync::atomic::AtomicBool::new(false),
             leadership: None,
             naive: false,
-            unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(workers)),
             head_starts: Mutex::new(HashMap::new()),
         }
     }
@@ -166,7 +169,7 @@ impl Context {
         *n = n.saturating_add(1);
         let base = Duration::from_millis(250);
         let exp = base.saturating_mul(1u32 << (*n - 1).min(16));
-        exp.min(self.max_retry_delay.max(base))
+        exp.min(self.options.max_retry_delay.max(base))
     }
 
     fn settled(&self, obj: &ObjectRef<SealedSecret>, key_related: bool) {
@@ -232,7 +235,7 @@ impl Context {
         starts.insert(
             ObjectRef::from_obj(ss),
             HeadStart {
-                digest: digest(ss, self.accept_v1_data),
+                digest: digest(ss, self.options.accept_v1_data),
                 keys,
                 job,
                 started: Instant::now(),
@@ -263,7 +266,7 @@ impl Context {
         keys: Arc<KeyState>,
     ) -> crate::unseal_pool::Job<Unsealed> {
         let opts = UnsealOptions {
-            accept_v1_data: self.accept_v1_data,
+            accept_v1_data: self.options.accept_v1_data,
         };
         let mut owned = ss.clone();
         if self.naive
@@ -426,7 +429,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     let new_status = status::desired(old, ss.metadata.generation, &pass.outcome, &now);
     let changed = status::needs_write(old, &new_status);
     let mut status_ok = true;
-    if changed && ctx.update_status {
+    if changed && ctx.options.update_status {
         match lean_writes::replace_status::<SealedSecret, _>(
             &ctx.client,
             &namespace,
@@ -548,7 +551,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     let name = ss.name_any();
     let uid = ss.metadata.uid.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let digest = digest(ss, ctx.accept_v1_data);
+    let digest = digest(ss, ctx.options.accept_v1_data);
 
     // Known in sync from the Secret watch: no request, no decryption. At startup, wait (briefly)
     // for the first list of Secrets so a restart over synced objects costs no request at all.

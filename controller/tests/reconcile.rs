@@ -335,7 +335,7 @@ async fn a_burst_of_new_objects_costs_one_write_of_each_kind_per_object() {
 async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
     use fake_apiserver::Verb;
     use sealant_controller::events::{Recorder, Reporter};
-    use sealant_controller::reconcile::{Context, reconcile};
+    use sealant_controller::reconcile::{Context, ReconcileOptions, reconcile};
     use std::sync::Arc;
     let (server, client) = server().await;
     let (key, cert) = test_key();
@@ -350,10 +350,12 @@ async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
         sealant_controller::Keys::fixed(keyring),
         sealant_controller::metrics::Metrics::new(),
         Recorder::new(client.clone(), reporter),
-        false,
-        true,
-        Duration::from_secs(1),
-        1,
+        ReconcileOptions {
+            accept_v1_data: false,
+            update_status: true,
+            max_retry_delay: Duration::from_secs(1),
+            workers: 1,
+        },
     ));
     let old = Arc::new(
         create(
