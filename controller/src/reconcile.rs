@@ -119,7 +119,7 @@ const HEAD_START_GRACE: Duration = Duration::from_secs(60);
 const HEAD_STARTS_PER_WORKER: usize = 64;
 
 impl Context {
-    /// A context whose `workers` threads decrypt (at most that many decryptions at once).
+    /// A context whose `options.workers` threads decrypt (at most that many decryptions at once).
     pub fn new(
         client: Client,
         keys: Keys,
