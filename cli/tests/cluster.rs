@@ -706,6 +706,14 @@ async fn reseal_online_after_key_renewal_keeps_other_documents() {
     assert_eq!(std::fs::read_to_string(&bad).unwrap(), bad_text);
 }
 
+/// A fresh key pair as new.key and new.pem in `work`, for the offline reseal tests; its cert.
+fn write_new_key(work: &Workdir) -> Certificate {
+    let (new_key, new_cert) = new_key();
+    std::fs::write(work.path("new.pem"), new_cert.to_pem()).unwrap();
+    std::fs::write(work.path("new.key"), new_key.to_pkcs1_pem().as_bytes()).unwrap();
+    new_cert
+}
+
 /// The comma-separated `--key` of the offline reseal tests: the shared (old) key and new.key.
 fn both_keys(work: &Workdir) -> String {
     format!(
@@ -754,11 +762,8 @@ fn values_opened_by_new_key(work: &Workdir, file: &Path) -> usize {
 #[test]
 fn reseal_offline_with_keys() {
     let work = Workdir::new();
-    let (old_key, old_cert) = shared_key();
-    let (new_key, new_cert) = new_key();
-    std::fs::write(work.path("new.pem"), new_cert.to_pem()).unwrap();
-    std::fs::write(work.path("new.key"), new_key.to_pkcs1_pem().as_bytes()).unwrap();
-    drop(old_key);
+    let (_, old_cert) = shared_key();
+    let new_cert = write_new_key(&work);
     let text = format!(
         "# keep me\n{}{}",
         yaml(&sealed(&old_cert, "prod", "db")),
@@ -800,9 +805,7 @@ fn reseal_offline_with_keys() {
 fn reseal_rewrites_sealed_secrets_inside_lists() {
     let work = Workdir::new();
     let (_, old_cert) = shared_key();
-    let (new_key, new_cert) = new_key();
-    std::fs::write(work.path("new.pem"), new_cert.to_pem()).unwrap();
-    std::fs::write(work.path("new.key"), new_key.to_pkcs1_pem().as_bytes()).unwrap();
+    let new_cert = write_new_key(&work);
     let item = |ss: &SealedSecret| serde_json::to_value(ss).unwrap();
     let list = serde_json::json!({
         "apiVersion": "v1",
