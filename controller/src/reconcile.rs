@@ -428,6 +428,8 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     let old = ss.status.as_ref();
     let new_status = status::desired(old, ss.metadata.generation, &pass.outcome, &now);
     let changed = status::needs_write(old, &new_status);
+    // Before the status write, so a client that sees the new status also sees the gauges.
+    set_condition_gauges(&ctx, &ss, &new_status);
     let mut status_ok = true;
     if changed && ctx.options.update_status {
         match lean_writes::replace_status::<SealedSecret, _>(
@@ -456,7 +458,6 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
         }
         _ => {}
     }
-    set_condition_gauges(&ctx, &ss, &new_status);
 
     let action = match (&pass.outcome, status_ok) {
         (_, false) => Action::requeue(ctx.next_delay(&obj)),
