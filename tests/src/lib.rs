@@ -304,6 +304,24 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         stop(&mut self.child, "TERM");
+        if std::thread::panicking() {
+            print_tail("fake-apiserver", &self.logs());
+        }
+    }
+}
+
+/// Prints the end of a process log to the test's output (shown only for a failed test), so a
+/// CI failure carries what the processes did just before it.
+fn print_tail(what: &str, log: &str) {
+    const LINES: usize = 60;
+    let lines: Vec<&str> = log.lines().collect();
+    let from = lines.len().saturating_sub(LINES);
+    eprintln!(
+        "--- last {} lines of the {what} log ---",
+        lines.len() - from
+    );
+    for line in &lines[from..] {
+        eprintln!("{line}");
     }
 }
 
@@ -390,6 +408,9 @@ impl Drop for Controller {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
             stop(&mut self.child, "KILL");
+        }
+        if std::thread::panicking() {
+            print_tail("controller", &self.logs());
         }
     }
 }

@@ -96,7 +96,9 @@
 //!   Preconditions (`uid`, `resourceVersion`) are checked. Immediate deletes answer a
 //!   `Status` Success; deferred ones the object. Garbage collection runs synchronously on
 //!   delete: a dependent is deleted (DELETED event, recursively) once **none** of its
-//!   ownerReference uids exist any more. `Foreground` is treated like `Background`; `Orphan`
+//!   ownerReference uids exist any more, and so is an object written (created or updated)
+//!   with ownerReferences none of which exists: the client gets its write answered, watchers
+//!   see it ADDED/MODIFIED and then DELETED, as the real collector does a moment later. `Foreground` is treated like `Background`; `Orphan`
 //!   strips the ownerReference from dependents. Deleting a namespace deletes everything in
 //!   it (objects with finalizers are left terminating) and removes the namespace at once.
 //! - **Errors**: always `kind: Status` (`apiVersion: v1`, `status: Failure`, `message`,

@@ -700,6 +700,12 @@ impl State {
         meta_mut(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let is_crd = rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions";
         let stored = self.put(&key, &ns, name, new, old);
+        // The real garbage collector also finds a dependent written after all its owners were
+        // deleted (a writer acting on a stale cache) and deletes it shortly after the write.
+        let owners = owner_uids(&stored);
+        if !owners.is_empty() && owners.iter().all(|u| !self.uids.contains_key(u)) {
+            self.delete_object(&key, &ns, name, &DeleteOpts::default());
+        }
         if is_crd && let Ok(types) = crd_resources(&stored) {
             if let Some(t) = types.first() {
                 self.registry.remove_custom(&t.key());

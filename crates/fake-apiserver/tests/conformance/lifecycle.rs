@@ -117,6 +117,39 @@ async fn deleted_owners_take_dependents_with_them() {
     );
     assert!(api.get("free").await.is_ok());
 
+    // A dependent written after its owners are gone (a stale cache) is collected too; one
+    // with a live owner among gone ones is kept.
+    let mut late = secret("late", &[]);
+    late.metadata.owner_references = Some(vec![oref(&owner1), oref(&owner2)]);
+    let created = api.create(&PostParams::default(), &late).await.unwrap();
+    assert_eq!(created.name_any(), "late", "the write itself succeeds");
+    assert_eq!(
+        event_name(&next_event(&mut w, Duration::from_secs(2)).await.unwrap()),
+        ("ADDED".into(), "late".into())
+    );
+    assert_eq!(
+        event_name(&next_event(&mut w, Duration::from_secs(2)).await.unwrap()),
+        ("DELETED".into(), "late".into())
+    );
+    assert_eq!(api_err(api.get("late").await.unwrap_err()).code, 404);
+    let live = cms
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("live".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut mixed = secret("mixed", &[]);
+    mixed.metadata.owner_references = Some(vec![oref(&owner1), oref(&live)]);
+    api.create(&PostParams::default(), &mixed).await.unwrap();
+    assert!(api.get("mixed").await.is_ok(), "one owner exists");
+
     // Orphan propagation leaves dependents (and drops the dangling ownerReference).
     let o3 = cms
         .create(
