@@ -136,14 +136,7 @@ async fn bad_key_secret_is_reported_and_skipped() {
         .unwrap();
     let ctl = controller(&client, &[]).await;
     assert_eq!(ctl.keys.current().keyring.len(), 1);
-    let evs = eventually(5, "ErrInvalidKey event", || {
-        let client = client.clone();
-        async move {
-            let e = events_for(&client, "broken", "ErrInvalidKey").await;
-            (!e.is_empty()).then_some(e)
-        }
-    })
-    .await;
+    let evs = await_events(&client, "broken", "ErrInvalidKey").await;
     assert_eq!(evs[0].type_.as_deref(), Some("Warning"));
     assert!(evs[0].note.as_ref().unwrap().contains("key Secret skipped"));
 }

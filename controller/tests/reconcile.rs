@@ -86,13 +86,18 @@ async fn create_and_update() {
     assert_eq!(item(&s, "username"), "admin-v2");
 
     // One Unsealed event per change, not per pass.
+    let count = || async {
+        let n = events_for(&client, "db", "Unsealed").await;
+        n.iter()
+            .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+            .sum::<i32>()
+    };
+    eventually(10, "three Unsealed events", || async {
+        (count().await >= 3).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let n = events_for(&client, "db", "Unsealed").await;
-    let count: i32 = n
-        .iter()
-        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
-        .sum();
-    assert_eq!(count, 3, "one Unsealed event per change");
+    assert_eq!(count().await, 3, "one Unsealed event per change");
     assert!(logs().contains("Secret written"), "log capture works");
     assert_no_plaintext(&client, &["s3cr3t-create", "s3cr3t-v2", "admin-v2"]).await;
 }
@@ -178,11 +183,7 @@ async fn scopes_and_diagnosis() {
             .unwrap()
             .is_none()
     );
-    assert!(
-        !events_for(&client, "mism", "ErrUnsealFailed")
-            .await
-            .is_empty()
-    );
+    await_events(&client, "mism", "ErrUnsealFailed").await;
     assert_no_plaintext(
         &client,
         &["nw-value", "cw-value", "strict-value", "mism-value"],
@@ -420,11 +421,7 @@ async fn managed_patch_and_unmanaged() {
         after.metadata.resource_version, before.metadata.resource_version,
         "untouched"
     );
-    assert!(
-        !events_for(&client, "taken", "ErrUpdateFailed")
-            .await
-            .is_empty()
-    );
+    await_events(&client, "taken", "ErrUpdateFailed").await;
 
     // Managed: replaced, owner set, managed annotation kept.
     let mut m = secret("app", "managed", &[("old", "gone"), ("x", "old-x")]);

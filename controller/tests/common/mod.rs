@@ -329,6 +329,20 @@ pub async fn events_for(
         .collect()
 }
 
+/// Waits for events with `reason` regarding `name`: the controller publishes its event after
+/// the status write, so a client that saw the status may look before the event exists.
+pub async fn await_events(
+    client: &Client,
+    name: &str,
+    reason: &str,
+) -> Vec<k8s_openapi::api::events::v1::Event> {
+    eventually(10, &format!("{reason} event for {name}"), || async {
+        let e = events_for(client, name, reason).await;
+        (!e.is_empty()).then_some(e)
+    })
+    .await
+}
+
 /// Asserts that none of `plaintexts` (nor their base64) appear in logs, events or the
 /// SealedSecrets' status.
 pub async fn assert_no_plaintext(client: &Client, plaintexts: &[&str]) {
