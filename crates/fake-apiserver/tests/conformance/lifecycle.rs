@@ -49,37 +49,25 @@ async fn finalizers_hold_deletion() {
     assert_eq!(api_err(api.get("f").await.unwrap_err()).code, 404);
 }
 
+/// A ConfigMap in `default` to own other objects.
+async fn owner(cms: &Api<ConfigMap>, name: &str) -> ConfigMap {
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    cms.create(&PostParams::default(), &cm).await.unwrap()
+}
+
 #[tokio::test]
 async fn deleted_owners_take_dependents_with_them() {
     let (_server, client) = setup().await;
     let api = secrets(&client);
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let owner1 = cms
-        .create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("o1".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let owner2 = cms
-        .create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("o2".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let owner1 = owner(&cms, "o1").await;
+    let owner2 = owner(&cms, "o2").await;
     let oref = |o: &ConfigMap| k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
         api_version: "v1".into(),
         kind: "ConfigMap".into(),
@@ -132,38 +120,14 @@ async fn deleted_owners_take_dependents_with_them() {
         ("DELETED".into(), "late".into())
     );
     assert_eq!(api_err(api.get("late").await.unwrap_err()).code, 404);
-    let live = cms
-        .create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("live".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let live = owner(&cms, "live").await;
     let mut mixed = secret("mixed", &[]);
     mixed.metadata.owner_references = Some(vec![oref(&owner1), oref(&live)]);
     api.create(&PostParams::default(), &mixed).await.unwrap();
     assert!(api.get("mixed").await.is_ok(), "one owner exists");
 
     // Orphan propagation leaves dependents (and drops the dangling ownerReference).
-    let o3 = cms
-        .create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("o3".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let o3 = owner(&cms, "o3").await;
     let mut d3 = secret("dep3", &[]);
     d3.metadata.owner_references = Some(vec![oref(&o3)]);
     api.create(&PostParams::default(), &d3).await.unwrap();
