@@ -98,9 +98,10 @@
 //!   delete: a dependent is deleted (DELETED event, recursively) once **none** of its
 //!   ownerReference uids exist any more, and so is an object written (created or updated)
 //!   with ownerReferences none of which exists: the client gets its write answered, watchers
-//!   see it ADDED/MODIFIED and then DELETED, as the real collector does a moment later. `Foreground` is treated like `Background`; `Orphan`
-//!   strips the ownerReference from dependents. Deleting a namespace deletes everything in
-//!   it (objects with finalizers are left terminating) and removes the namespace at once.
+//!   see it ADDED/MODIFIED and then DELETED, as the real collector does a moment later.
+//!   `Foreground` is treated like `Background`; `Orphan` strips the ownerReference from
+//!   dependents. Deleting a namespace deletes everything in it (objects with finalizers are
+//!   left terminating) and removes the namespace at once.
 //! - **Errors**: always `kind: Status` (`apiVersion: v1`, `status: Failure`, `message`,
 //!   `reason`, `details{name,group,kind}`, `code`) with the matching HTTP code and the real
 //!   server's wording (`secrets "x" not found`, `... already exists`, `Operation cannot be

@@ -702,8 +702,7 @@ impl State {
         let stored = self.put(&key, &ns, name, new, old);
         // The real garbage collector also finds a dependent written after all its owners were
         // deleted (a writer acting on a stale cache) and deletes it shortly after the write.
-        let owners = owner_uids(&stored);
-        if !owners.is_empty() && owners.iter().all(|u| !self.uids.contains_key(u)) {
+        if self.owners_all_gone(&owner_uids(&stored)) {
             self.delete_object(&key, &ns, name, &DeleteOpts::default());
         }
         if is_crd && let Ok(types) = crd_resources(&stored) {
@@ -784,13 +783,18 @@ impl State {
         (*obj).clone()
     }
 
+    /// Whether an object with these owner uids is garbage: it has owners and none exists.
+    fn owners_all_gone(&self, owners: &[String]) -> bool {
+        !owners.is_empty() && owners.iter().all(|u| !self.uids.contains_key(u))
+    }
+
     /// Deletes dependents all of whose owners are gone (background propagation).
     fn collect_garbage(&mut self, gone_uid: String) {
         let mut dependents = Vec::new();
         for (k, b) in &self.objects {
             for ((o_ns, o_name), o) in b {
                 let owners = owner_uids(o);
-                if owners.contains(&gone_uid) && owners.iter().all(|u| !self.uids.contains_key(u)) {
+                if owners.contains(&gone_uid) && self.owners_all_gone(&owners) {
                     dependents.push((k.clone(), o_ns.clone(), o_name.clone()));
                 }
             }
