@@ -586,7 +586,7 @@ def shutil_which(name: str):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--controller-bin", type=Path, default=ROOT / "target" / "debug" / "sealant-controller")
-    parser.add_argument("--vectors", type=Path, default=Path(os.environ.get("SEALANT_VECTORS", ROOT.parent / "shared" / "vectors")))
+    parser.add_argument("--vectors", type=Path, default=Path(os.environ.get("SEALANT_VECTORS", ROOT / "testdata" / "vectors")))
     opts = parser.parse_args()
     if not opts.controller_bin.is_file():
         print(f"check_chart: {opts.controller_bin}: no such file (build sealant-controller first)", file=sys.stderr)

@@ -32,8 +32,8 @@ use time::OffsetDateTime;
 
 const KEY_NS: &str = "kube-system";
 const NS: &str = "bench";
-const VECTOR_KEY: &str = include_str!("../../../shared/vectors/key-4096.pem");
-const VECTOR_CERT: &str = include_str!("../../../shared/vectors/cert-4096.pem");
+const VECTOR_KEY: &str = include_str!("../../testdata/vectors/key-4096.pem");
+const VECTOR_CERT: &str = include_str!("../../testdata/vectors/cert-4096.pem");
 
 struct Params {
     quick: bool,

@@ -21,10 +21,10 @@ pub const CONTROLLER_NS: &str = "kube-system";
 /// Service name of the controller (kubeseal's default).
 pub const CONTROLLER_NAME: &str = "sealed-secrets-controller";
 
-/// Test material from `shared/vectors` (public test keys; never use them for anything real).
+/// Test material from `testdata/vectors` (public test keys; never use them for anything real).
 pub fn vector(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
+        .join("../testdata/vectors")
         .join(name)
 }
 

@@ -32,7 +32,7 @@ pub fn sealant() -> Command {
 pub fn vector(name: &str) -> PathBuf {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/"
+        "/../testdata/vectors/"
     ))
     .join(name)
 }

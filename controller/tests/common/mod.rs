@@ -24,10 +24,10 @@ use sealant_crypto::{CertOptions, Certificate, PrivateKey, Scope};
 /// The controller's namespace in tests.
 pub const KEY_NS: &str = "kube-system";
 
-pub const VECTOR_SEALED: &str = include_str!("../../../../shared/vectors/sealedsecret-strict.yaml");
-pub const VECTOR_EXPECTED: &str = include_str!("../../../../shared/vectors/secret-expected.yaml");
-pub const VECTOR_KEY: &str = include_str!("../../../../shared/vectors/key-4096.pem");
-pub const VECTOR_CERT: &str = include_str!("../../../../shared/vectors/cert-4096.pem");
+pub const VECTOR_SEALED: &str = include_str!("../../../testdata/vectors/sealedsecret-strict.yaml");
+pub const VECTOR_EXPECTED: &str = include_str!("../../../testdata/vectors/secret-expected.yaml");
+pub const VECTOR_KEY: &str = include_str!("../../../testdata/vectors/key-4096.pem");
+pub const VECTOR_CERT: &str = include_str!("../../../testdata/vectors/cert-4096.pem");
 
 /// Everything the tests log, for "no plaintext in logs" checks.
 pub fn logs() -> String {
@@ -369,8 +369,8 @@ pub async fn assert_no_plaintext(client: &Client, plaintexts: &[&str]) {
 }
 
 pub const VECTOR_KEY_2048_PKCS8: &str =
-    include_str!("../../../../shared/vectors/key-2048-pkcs8.pem");
-pub const VECTOR_CERT_2048: &str = include_str!("../../../../shared/vectors/cert-2048.pem");
+    include_str!("../../../testdata/vectors/key-2048-pkcs8.pem");
+pub const VECTOR_CERT_2048: &str = include_str!("../../../testdata/vectors/cert-2048.pem");
 
 /// Key Secrets in the controller namespace.
 pub async fn key_secrets(client: &Client) -> Vec<Secret> {

@@ -176,7 +176,7 @@ fn key_secret_shape_and_reading_back() {
     );
     let ring = keyring_from_documents(VECTOR_KEY).expect("vector pem");
     assert_eq!(ring.len(), 1);
-    let pkcs8 = include_str!("../../../../shared/vectors/key-2048-pkcs8.pem");
+    let pkcs8 = include_str!("../../../testdata/vectors/key-2048-pkcs8.pem");
     let both = format!("{VECTOR_KEY}\n{pkcs8}");
     assert_eq!(
         keyring_from_documents(&both).expect("two pem keys").len(),

@@ -13,7 +13,7 @@ use sealant_crypto::{
     CertOptions, Certificate, KeyEntry, Keyring, PrivateKey, Scope, encode_value, seal, unseal,
 };
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/vectors");
 
 struct Row {
     what: String,

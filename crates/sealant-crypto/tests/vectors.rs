@@ -1,4 +1,4 @@
-//! Known-answer tests against `shared/vectors/` (values from Go's stdlib and Python `cryptography`).
+//! Known-answer tests against `testdata/vectors/` (values from Go's stdlib and Python `cryptography`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +8,7 @@ use sealant_crypto::{Certificate, Error, KeyEntry, Keyring, PrivateKey, decode_v
 
 fn vector(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors")
+        .join("../../testdata/vectors")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }

@@ -11,11 +11,11 @@ use sealant_crypto::{CertOptions, KeyEntry};
 use time::OffsetDateTime;
 
 pub const VECTOR_SEALED: &str =
-    include_str!("../../../../../shared/vectors/sealedsecret-strict.yaml");
+    include_str!("../../../../testdata/vectors/sealedsecret-strict.yaml");
 pub const VECTOR_EXPECTED: &str =
-    include_str!("../../../../../shared/vectors/secret-expected.yaml");
-pub const VECTOR_KEY: &str = include_str!("../../../../../shared/vectors/key-4096.pem");
-pub const VECTOR_CERT: &str = include_str!("../../../../../shared/vectors/cert-4096.pem");
+    include_str!("../../../../testdata/vectors/secret-expected.yaml");
+pub const VECTOR_KEY: &str = include_str!("../../../../testdata/vectors/key-4096.pem");
+pub const VECTOR_CERT: &str = include_str!("../../../../testdata/vectors/cert-4096.pem");
 
 /// A fresh 2048-bit key and a certificate whose notBefore is `age_days` days in the past.
 pub fn key_and_cert(age_days: i64) -> (PrivateKey, Certificate) {
