@@ -1,9 +1,7 @@
 //! Help, version, completions and usage errors.
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use predicates::prelude::*;
 
 #[test]

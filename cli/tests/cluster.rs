@@ -2,15 +2,12 @@
 //! real controller's HTTP API (in-process), reached through the API server's service proxy.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-#[path = "common/cluster.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
+use crate::support::{Controlled, Out, isolated, service, shared_key, start};
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -19,7 +16,6 @@ use sealant_api::{
 };
 use sealant_controller::Running;
 use sealant_crypto::{CertOptions, Certificate, PrivateKey};
-use support::{Controlled, Out, isolated, service, shared_key, start};
 
 const SECRET_VALUE: &str = "s3cr3t-value-never-printed";
 
@@ -89,7 +85,7 @@ fn bin(c_dir: &Path) -> assert_cmd::Command {
 
 /// Runs the binary off the async runtime (the controller keeps serving meanwhile).
 async fn run(dir: &Path, args: &[&str]) -> Out {
-    support::run(dir, args, None, SECRET_VALUE).await
+    crate::support::run(dir, args, None, SECRET_VALUE).await
 }
 
 /// `sealant seal -f input` with `KUBECONFIG` and no `--cert`.

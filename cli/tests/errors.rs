@@ -2,9 +2,7 @@
 //! and no output file.
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const GOOD: &str =
     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n  namespace: ns\ndata:\n  k: dg==\n";

@@ -1,9 +1,7 @@
 //! `sealant keys generate` and `sealant cert info`.
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use predicates::prelude::*;
 use sealant_crypto::{CertOptions, Certificate, PrivateKey};
 use time::OffsetDateTime;

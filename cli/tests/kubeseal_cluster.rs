@@ -3,15 +3,11 @@
 //! `--validate`, `--re-encrypt`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-#[path = "common/cluster.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
+use crate::support::{Controlled, Out, service, shared_key, start};
 use sealant_crypto::Certificate;
-use support::{Controlled, Out, service, shared_key, start};
 
 const VALUE: &str = "kubeseal-value-never-printed";
 
@@ -21,7 +17,7 @@ fn args(v: &[String]) -> Vec<&str> {
 
 /// Runs `sealant ARGS` off the async runtime with an isolated HOME and cache.
 async fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Out {
-    support::run(dir, args, stdin, VALUE).await
+    crate::support::run(dir, args, stdin, VALUE).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,10 @@
 //! Independent check: Python `cryptography` opens what `sealant seal` wrote (tests/oracle).
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn python() -> Option<&'static str> {
     let ok = Command::new("python3")

@@ -1,14 +1,12 @@
 //! `sealant seal`: round trips, formats, multiple documents, -w, --raw, --merge-into, cert URLs.
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use predicates::prelude::*;
 
 fn seal_to_json(w: &Workdir, input: &str, extra: &[&str]) -> Vec<serde_json::Value> {

@@ -1,9 +1,7 @@
 //! `sealant unseal`: vectors, key file shapes, several objects, and every failure cause.
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use predicates::prelude::*;
 use sealant_crypto::{Certificate, PrivateKey};
 

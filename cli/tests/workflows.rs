@@ -2,12 +2,10 @@
 //! the real binary.
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const KEY_2048: &str = "key-2048-pkcs8.pem";

@@ -3,12 +3,10 @@
 //! SIGTERM shuts down cleanly. Skipped (with a message) when `kubectl` is not installed.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn kubectl_available() -> bool {
     Command::new("kubectl")

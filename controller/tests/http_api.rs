@@ -1,9 +1,7 @@
 //! The HTTP API and metrics endpoints, through real listeners.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sealant_api::{SealedSecret, to_json};
 use sealant_crypto::Scope;
 

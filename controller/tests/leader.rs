@@ -4,12 +4,10 @@
 //! once; the follower serves the HTTP API.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_apiserver::Verb;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;

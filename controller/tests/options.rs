@@ -2,12 +2,10 @@
 //! deprecated v1 data, templates, metrics cleanup.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kube::api::DeleteParams;
 use sealant_crypto::{Scope, encode_value};
 

@@ -1,12 +1,10 @@
 //! Reconciling SealedSecrets into Secrets against the fake API server.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use sealant_api::{ANNOTATION_MANAGED, ANNOTATION_PATCH, SealOptions, merge_into};
 use sealant_crypto::Scope;

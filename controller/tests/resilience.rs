@@ -1,11 +1,9 @@
 //! Restarts, transient API errors, dropped watches, and quiet after convergence.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_apiserver::{Fault, Verb};
 use sealant_crypto::Scope;
 

@@ -15,7 +15,7 @@ use sealant_api::key_secret;
 use sealant_controller::Running;
 use sealant_crypto::{Certificate, PrivateKey};
 
-use super::{sealant, test_pems};
+use crate::common::{sealant, test_pems};
 
 /// What one run of the binary printed.
 pub struct Out {

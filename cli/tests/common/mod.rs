@@ -30,11 +30,7 @@ pub fn sealant() -> Command {
 
 /// A file of the shared known-answer vectors.
 pub fn vector(name: &str) -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/vectors/"
-    ))
-    .join(name)
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/")).join(name)
 }
 
 /// A 2048-bit key and its certificate as PEM, generated once per test binary.

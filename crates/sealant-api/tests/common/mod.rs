@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 
 pub const VECTOR_SEALED: &str =
     include_str!("../../../../testdata/vectors/sealedsecret-strict.yaml");
-pub const VECTOR_EXPECTED: &str =
-    include_str!("../../../../testdata/vectors/secret-expected.yaml");
+pub const VECTOR_EXPECTED: &str = include_str!("../../../../testdata/vectors/secret-expected.yaml");
 pub const VECTOR_KEY: &str = include_str!("../../../../testdata/vectors/key-4096.pem");
 pub const VECTOR_CERT: &str = include_str!("../../../../testdata/vectors/cert-4096.pem");
 

@@ -1,0 +1,17 @@
+//! Integration tests of the `sealant` crate, one test binary (one link, not one per file).
+//! Each module is one area; run one with `cargo test -p sealant --test integration MODULE::`.
+#![allow(clippy::unwrap_used)] // test helpers may panic
+
+mod common;
+#[path = "common/cluster.rs"]
+mod support;
+
+mod cli;
+mod cluster;
+mod errors;
+mod keys_cert;
+mod kubeseal_cluster;
+mod oracle;
+mod seal;
+mod unseal;
+mod workflows;

@@ -1,0 +1,13 @@
+//! Integration tests of the `sealant-controller` crate, one test binary (one link, not one per file).
+//! Each module is one area; run one with `cargo test -p sealant-controller --test integration MODULE::`.
+#![allow(clippy::unwrap_used)] // test helpers may panic
+
+mod common;
+
+mod binary;
+mod http_api;
+mod keys;
+mod leader;
+mod options;
+mod reconcile;
+mod resilience;
