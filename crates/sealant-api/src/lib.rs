@@ -39,6 +39,7 @@ mod annotations;
 mod error;
 mod keys;
 mod lenient;
+mod limits;
 mod output;
 mod seal;
 mod sealed_secret;
@@ -55,6 +56,7 @@ pub use annotations::{
 };
 pub use error::Error;
 pub use keys::{key_secret, keyring_from_documents};
+pub use limits::{MAX_SECRET_DATA_BYTES, MAX_STRING_BYTES, check_sealed_data, check_secret_data};
 pub use output::{
     Format, render, render_list, render_secret, secret_to_json, secret_to_yaml, to_json, to_yaml,
 };
@@ -64,8 +66,8 @@ pub use sealed_secret::{
     SecretTemplateSpec, VERSION, crd, crd_yaml,
 };
 pub use stream::{
-    Document, MAX_INPUT_BYTES, MAX_VALUE_BYTES, parse_documents, parse_stream,
-    sealed_secret_from_value, secret_from_value,
+    Document, MAX_INPUT_BYTES, parse_documents, parse_stream, sealed_secret_from_value,
+    secret_from_value,
 };
 pub use unseal::{
     FailureCause, ItemFailure, UnsealError, UnsealOptions, UnsealOutput, unseal, unseal_values_only,

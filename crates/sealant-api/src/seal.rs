@@ -10,15 +10,16 @@ use crate::annotations::{format_key_ids, parse_key_ids, set_scope_annotations};
 use crate::{
     ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_KUBECFG_LAST_APPLIED,
     ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_NAMESPACE_WIDE, ANNOTATION_SEALED_FOR, Error,
-    SealedSecret, SealedSecretSpec, SecretTemplateSpec, scope_from_annotations, sealed_for,
+    SealedSecret, SealedSecretSpec, SecretTemplateSpec, check_sealed_data, check_secret_data,
+    scope_from_annotations, sealed_for,
 };
 
 /// How to seal a Secret (the relevant `kubeseal` flags).
 #[derive(Clone, Debug, Default)]
 pub struct SealOptions {
-    /// `None` keeps the input's scope annotations. `Some` non-strict rewrites them.
-    /// `Some(Strict)` does NOT override a scope annotation already on the input (upstream
-    /// quirk: strict is the default of `--scope`, so it cannot be told apart from no flag).
+    /// `None` keeps the input's scope annotations; `Some` always replaces them, strict
+    /// included (upstream cannot tell `--scope strict` from no flag and ignores it: a caller
+    /// that wants that passes `None`).
     pub scope: Option<Scope>,
     /// Overrides `metadata.name` of the input (`--name`).
     pub name: Option<String>,
@@ -45,9 +46,10 @@ pub fn seal_secret(
     opts: &SealOptions,
 ) -> Result<SealedSecret, Error> {
     check_not_empty(secret, opts)?;
+    check_secret_data(secret)?;
     let mut meta = secret.metadata.clone();
 
-    if let Some(scope) = opts.scope.filter(|s| *s != Scope::Strict) {
+    if let Some(scope) = opts.scope {
         let mut annotations = meta.annotations.take().unwrap_or_default();
         set_scope_annotations(&mut annotations, scope);
         meta.annotations = Some(annotations);
@@ -144,7 +146,7 @@ pub fn merge_into(
     let top_annotations = existing.metadata.annotations.take().unwrap_or_default();
     let scope = scope_from_annotations(&top_annotations);
     existing.metadata.annotations = Some(top_annotations);
-    if let Some(requested) = opts.scope.filter(|s| *s != Scope::Strict && *s != scope) {
+    if let Some(requested) = opts.scope.filter(|s| *s != scope) {
         return Err(Error::MergeScopeConflict {
             object: format!("{namespace}/{name}"),
             existing: scope,
@@ -162,6 +164,7 @@ pub fn merge_into(
         .any(|item| !sealed.contains_key(item))
         || existing.spec.data.is_some();
     existing.spec.encrypted_data.extend(sealed);
+    check_sealed_data(existing)?;
     let annotations = existing
         .metadata
         .annotations

@@ -11,12 +11,11 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Map, Value};
 
+use crate::limits::MAX_STRING_BYTES;
 use crate::{Error, SealedSecret};
 
 /// Inputs larger than this (16 MiB) are refused.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
-/// Any single string value larger than this (1 MiB, the Secret size limit) is refused.
-pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// One object read from a stream, with where it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -306,10 +305,11 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// Refuses any string over [`MAX_VALUE_BYTES`].
+/// Refuses any string over [`MAX_STRING_BYTES`] (longer than any valid value's text); the
+/// limits on decoded bytes are in [`crate::limits`].
 fn check_sizes(v: &Value, path: &mut String) -> Result<(), Error> {
     match v {
-        Value::String(s) if s.len() > MAX_VALUE_BYTES => Err(Error::Document {
+        Value::String(s) if s.len() > MAX_STRING_BYTES => Err(Error::Document {
             document: None,
             path: Some(if path.is_empty() {
                 "(value)".into()
@@ -317,7 +317,7 @@ fn check_sizes(v: &Value, path: &mut String) -> Result<(), Error> {
                 path.clone()
             }),
             message: format!(
-                "value is {} bytes, more than the {MAX_VALUE_BYTES}-byte limit (a Secret holds at most 1 MiB)",
+                "value is {} bytes, more than the {MAX_STRING_BYTES}-byte limit (a Secret's data holds at most 1 MiB)",
                 s.len()
             ),
         }),

@@ -61,8 +61,11 @@ pub enum FailureCause {
         declared: Scope,
     },
     /// A recorded key is present but the label does not match: sealed for another name or
-    /// namespace.
-    NameOrNamespaceMismatch,
+    /// namespace than the SealedSecret has now.
+    NameOrNamespaceMismatch {
+        /// The scope the SealedSecret's top-level annotations declare.
+        declared: Scope,
+    },
     /// Sealed with a key (recorded in the key-ids annotation) this keyring does not have.
     UnknownKey(KeyId),
     /// No key could decrypt it and nothing more specific is known.
@@ -75,6 +78,9 @@ pub enum FailureCause {
     TooShort,
     /// The value is not standard padded base64.
     InvalidBase64,
+    /// The values would add up to more than Kubernetes allows in a Secret
+    /// ([`crate::MAX_SECRET_DATA_BYTES`]).
+    TooLarge(String),
     /// The legacy v1 `spec.data` is present but not accepted.
     LegacyDataRejected,
     /// Both `spec.data` and `spec.encryptedData` are present.
@@ -93,13 +99,14 @@ impl FailureCause {
     pub fn reason(&self) -> &'static str {
         match self {
             FailureCause::ScopeMismatch { .. } => "ScopeMismatch",
-            FailureCause::NameOrNamespaceMismatch => "NameOrNamespaceMismatch",
+            FailureCause::NameOrNamespaceMismatch { .. } => "NameOrNamespaceMismatch",
             FailureCause::UnknownKey(_) => "UnknownKey",
             FailureCause::NoKeyMatches => "NoKeyMatches",
             FailureCause::NoKeys => "NoKeys",
             FailureCause::Corrupt => "Corrupt",
             FailureCause::TooShort => "TooShort",
             FailureCause::InvalidBase64 => "InvalidBase64",
+            FailureCause::TooLarge(_) => "TooLarge",
             FailureCause::LegacyDataRejected => "LegacyDataRejected",
             FailureCause::LegacyDataConflict => "LegacyDataConflict",
             FailureCause::LegacyDataInvalid => "LegacyDataInvalid",
@@ -128,10 +135,9 @@ impl fmt::Display for FailureCause {
                     scope_fix(*sealed_as, *declared)
                 )
             }
-            FailureCause::NameOrNamespaceMismatch => f.write_str(
-                "sealed for a different name or namespace: the key matches but the label does not; \
-                 SealedSecrets cannot be renamed or moved unless sealed namespace-wide/cluster-wide",
-            ),
+            FailureCause::NameOrNamespaceMismatch { declared } => {
+                f.write_str(name_or_namespace_mismatch(*declared))
+            }
             FailureCause::UnknownKey(id) => write!(
                 f,
                 "sealed with key {id}, which is not among the loaded keys: sealed for another \
@@ -151,6 +157,7 @@ impl fmt::Display for FailureCause {
             FailureCause::InvalidBase64 => f.write_str(
                 "sealed value is not valid base64 (sealed values are standard base64 with '=' padding)",
             ),
+            FailureCause::TooLarge(message) => f.write_str(message),
             FailureCause::LegacyDataRejected => f.write_str(
                 "using deprecated 'data' field, use 'encryptedData' or flip the feature flag",
             ),
@@ -162,6 +169,27 @@ impl fmt::Display for FailureCause {
             }
             FailureCause::Template(message) => write!(f, "template: {message}"),
             FailureCause::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+/// What a label mismatch under the hinted key means for the scope the object declares.
+fn name_or_namespace_mismatch(declared: Scope) -> &'static str {
+    match declared {
+        Scope::Strict => {
+            "sealed for a different name or namespace: the key matches but the label does not; a \
+             strict SealedSecret cannot be renamed or moved (seal it namespace-wide to allow \
+             renames, cluster-wide to allow moves)"
+        }
+        Scope::NamespaceWide => {
+            "sealed for a different namespace: the key matches but the label does not; a \
+             namespace-wide SealedSecret can be renamed within its namespace but not moved to \
+             another one (seal it for this namespace, or cluster-wide)"
+        }
+        Scope::ClusterWide => {
+            "sealed for a particular name or namespace, not cluster-wide: the key matches but the \
+             label does not (it was sealed strict or namespace-wide elsewhere; re-seal it \
+             cluster-wide)"
         }
     }
 }
@@ -280,6 +308,7 @@ impl FailureCause {
             FailureCause::LegacyDataRejected
                 | FailureCause::LegacyDataConflict
                 | FailureCause::Template(_)
+                | FailureCause::TooLarge(_)
         )
     }
 }
@@ -347,6 +376,17 @@ fn unseal_with(
         return Err(object_failure(
             "spec.data",
             FailureCause::LegacyDataRejected,
+        ));
+    }
+
+    if let Err(e) = crate::check_sealed_data(ss) {
+        let message = match e {
+            crate::Error::Document { message, .. } => message,
+            other => other.to_string(),
+        };
+        return Err(object_failure(
+            "spec.encryptedData",
+            FailureCause::TooLarge(message),
         ));
     }
 
@@ -506,7 +546,9 @@ impl Target<'_> {
             }
         }
         if !hinted.is_empty() {
-            FailureCause::NameOrNamespaceMismatch
+            FailureCause::NameOrNamespaceMismatch {
+                declared: self.declared,
+            }
         } else if let Some(missing) = self.hints.first() {
             FailureCause::UnknownKey(missing.clone())
         } else {

@@ -41,7 +41,7 @@ fn renamed_object_is_a_name_or_namespace_mismatch() {
     assert!(
         err.failures
             .iter()
-            .all(|f| f.cause == FailureCause::NameOrNamespaceMismatch)
+            .all(|f| matches!(f.cause, FailureCause::NameOrNamespaceMismatch { .. }))
     );
     assert_eq!(err.reason(), "NameOrNamespaceMismatch");
     assert!(err.is_permanent());
@@ -343,4 +343,103 @@ fn unseal_output_debug_hides_values() {
     assert!(debug.contains("password"));
     assert!(!debug.contains("correct horse"), "{debug}");
     assert!(!debug.contains("99, 111, 114"), "{debug}"); // bytes of "cor"
+}
+
+#[test]
+fn each_scope_gets_a_true_message_when_names_do_not_match() {
+    // Namespace-wide, moved to another namespace: it may be renamed, not moved.
+    let (ring, _, mut ss) = sealed(Some(Scope::NamespaceWide));
+    ss.metadata.namespace = Some("staging".into());
+    let err = unseal(&ss, &ring, &UnsealOptions::default()).expect_err("moved");
+    assert_eq!(
+        err.failures[0].cause,
+        FailureCause::NameOrNamespaceMismatch {
+            declared: Scope::NamespaceWide
+        }
+    );
+    let text = err.to_string();
+    assert!(text.contains("sealed for a different namespace"), "{text}");
+    assert!(text.contains("can be renamed"), "{text}");
+    assert!(!text.contains("unless sealed namespace-wide"), "{text}");
+
+    // Strict, renamed: neither renames nor moves are allowed.
+    let (ring, _, mut ss) = sealed(None);
+    ss.metadata.name = Some("other".into());
+    let text = unseal(&ss, &ring, &UnsealOptions::default())
+        .expect_err("renamed")
+        .to_string();
+    assert!(
+        text.contains("a strict SealedSecret cannot be renamed or moved"),
+        "{text}"
+    );
+}
+
+#[test]
+fn values_adding_up_to_more_than_a_secret_holds_are_refused_before_decrypting() {
+    let (key, cert) = key_and_cert(1);
+    let ring = keyring_of(&[(key, cert.clone())]);
+    let mut secret = webapp_secret();
+    // Exactly 1 MiB of values: what Kubernetes accepts.
+    secret.data = Some(bytes_map(&[
+        ("a", &vec![b'a'; 1024 * 1024 - 1]),
+        ("b", b"b"),
+    ]));
+    let ss = seal_secret(&secret, &cert, &SealOptions::default()).expect("1 MiB seals");
+    let out = unseal(&ss, &ring, &UnsealOptions::default()).expect("and unseals");
+    assert_eq!(out.rsa_ops, 2);
+
+    // One byte more, assembled by hand (sealing refuses it): refused without any RSA work.
+    let mut bigger = ss.clone();
+    let mut extra = secret.clone();
+    extra.data = Some(bytes_map(&[("c", b"c")]));
+    let extra = seal_secret(&extra, &cert, &SealOptions::default()).expect("seal one byte");
+    bigger
+        .spec
+        .encrypted_data
+        .insert("c".into(), extra.spec.encrypted_data["c"].clone());
+    let err = unseal(&bigger, &ring, &UnsealOptions::default()).expect_err("too large");
+    assert_eq!(err.reason(), "TooLarge");
+    let text = err.to_string();
+    assert!(
+        text.contains("1048577 bytes") && text.contains("1 MiB"),
+        "{text}"
+    );
+
+    secret.data = Some(bytes_map(&[("a", &vec![b'a'; 1024 * 1024 + 1])]));
+    let err = seal_secret(&secret, &cert, &SealOptions::default()).expect_err("over 1 MiB");
+    assert!(err.to_string().contains("1048577 bytes"), "{err}");
+}
+
+#[test]
+fn an_explicit_strict_scope_overrides_the_input_annotation() {
+    let (_, cert) = key_and_cert(1);
+    let mut secret = webapp_secret();
+    secret.metadata.annotations = Some(map(&[(ANNOTATION_NAMESPACE_WIDE, "true")]));
+    let strict = seal_secret(
+        &secret,
+        &cert,
+        &SealOptions {
+            scope: Some(Scope::Strict),
+            ..SealOptions::default()
+        },
+    )
+    .expect("seal");
+    let top = strict.metadata.annotations.clone().unwrap_or_default();
+    assert!(!top.contains_key(ANNOTATION_NAMESPACE_WIDE), "{top:?}");
+    let template = strict
+        .spec
+        .template
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert!(
+        !template.contains_key(ANNOTATION_NAMESPACE_WIDE),
+        "{template:?}"
+    );
+    // Without a scope the input's annotation is kept.
+    let kept = seal_secret(&secret, &cert, &SealOptions::default()).expect("seal");
+    assert_eq!(
+        kept.metadata.annotations.unwrap_or_default()[ANNOTATION_NAMESPACE_WIDE],
+        "true"
+    );
 }

@@ -210,7 +210,7 @@ fn key_id_hint_costs_one_operation_per_item() {
 }
 
 #[test]
-fn strict_scope_flag_does_not_override_an_input_annotation() {
+fn without_a_scope_the_input_annotation_is_kept_and_a_scope_rewrites_it() {
     let (key, cert) = key_and_cert(1);
     let ring = keyring_of(&[(key, cert.clone())]);
     let mut secret = webapp_secret();
@@ -219,7 +219,7 @@ fn strict_scope_flag_does_not_override_an_input_annotation() {
         .annotations
         .get_or_insert_with(BTreeMap::new)
         .insert(ANNOTATION_NAMESPACE_WIDE.into(), "true".into());
-    let ss = seal_secret(&secret, &cert, &opts(Some(Scope::Strict))).expect("seal");
+    let ss = seal_secret(&secret, &cert, &opts(None)).expect("seal");
     let top = ss.metadata.annotations.clone().unwrap_or_default();
     assert_eq!(
         top.get(ANNOTATION_NAMESPACE_WIDE).map(String::as_str),
@@ -241,7 +241,7 @@ fn strict_scope_flag_does_not_override_an_input_annotation() {
     renamed.metadata.name = Some("x".into());
     assert!(unseal(&renamed, &ring, &UnsealOptions::default()).is_ok());
 
-    // A non-strict flag rewrites an existing annotation.
+    // A scope rewrites an existing annotation.
     let ss = seal_secret(&secret, &cert, &opts(Some(Scope::ClusterWide))).expect("seal");
     let top = ss.metadata.annotations.clone().unwrap_or_default();
     assert!(top.contains_key(ANNOTATION_CLUSTER_WIDE));

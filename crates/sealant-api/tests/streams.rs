@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use sealant_api::{
-    Error, MAX_INPUT_BYTES, MAX_VALUE_BYTES, parse_documents, parse_stream,
+    Error, MAX_INPUT_BYTES, MAX_STRING_BYTES, parse_documents, parse_stream,
     sealed_secret_from_value, secret_from_value,
 };
 
@@ -198,7 +198,7 @@ fn size_limits() {
     ));
     let input = format!(
         "kind: Secret\nmetadata: {{name: a}}\nstringData:\n  blob: {}\n",
-        "x".repeat(MAX_VALUE_BYTES + 1)
+        "x".repeat(MAX_STRING_BYTES + 1)
     );
     let err = parse_stream(&input).expect_err("value too big");
     assert!(

@@ -47,6 +47,26 @@ pub fn unseal(key: &PrivateKey, sealed: &[u8], label: &[u8]) -> Result<Zeroizing
     unseal_parts(key, rsa_ct, aes_ct, label)
 }
 
+/// The lengths a sealed value's bytes declare, read without any key (see [`layout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Length of the RSA part, from the 2-byte prefix: the modulus size of the key it was
+    /// sealed with (512 for RSA-4096).
+    pub rsa_len: usize,
+    /// Length of the plaintext: what is left after the prefix, the RSA part and the tag.
+    pub plaintext_len: usize,
+}
+
+/// Reads the structure of a sealed value without any key: the length prefix, and that the
+/// value is long enough for `2 + rsa_len + 16` bytes. Says nothing about whether it decrypts.
+pub fn layout(sealed: &[u8]) -> Result<Layout, Error> {
+    let (rsa_ct, aes_ct) = split(sealed)?;
+    Ok(Layout {
+        rsa_len: rsa_ct.len(),
+        plaintext_len: aes_ct.len() - TAG_LEN,
+    })
+}
+
 /// Splits a sealed value into its RSA and AES-GCM parts, checking only lengths.
 pub(crate) fn split(sealed: &[u8]) -> Result<(&[u8], &[u8]), Error> {
     let too_short = Error::TooShort { len: sealed.len() };
@@ -102,4 +122,27 @@ fn aes_key(session: &[u8]) -> Result<LessSafeKey, Error> {
 /// The all-zero nonce is safe only because every session key encrypts exactly one value.
 fn zero_nonce() -> Nonce {
     Nonce::assume_unique_for_key([0u8; NONCE_LEN])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_reads_lengths_without_a_key() {
+        let key = PrivateKey::generate(2048).unwrap();
+        let sealed = seal(key.public_key(), b"hunter2", b"ns/name").unwrap();
+        assert_eq!(
+            layout(&sealed).unwrap(),
+            Layout {
+                rsa_len: 256,
+                plaintext_len: 7
+            }
+        );
+        assert!(matches!(
+            layout(&sealed[..100]),
+            Err(Error::TooShort { len: 100 })
+        ));
+        assert!(matches!(layout(&[1]), Err(Error::TooShort { .. })));
+    }
 }

@@ -32,7 +32,7 @@ mod scope;
 pub use b64::{decode_value, encode_value};
 pub use cert::{CertOptions, Certificate};
 pub use error::Error;
-pub use hybrid::{seal, unseal};
+pub use hybrid::{Layout, layout, seal, unseal};
 pub use keyid::KeyId;
 pub use keyring::{KeyEntry, Keyring, Unsealed};
 pub use keys::{PrivateKey, PublicKey, parse_key_pair};
