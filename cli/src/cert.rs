@@ -40,7 +40,7 @@ pub enum CertCommand {
 /// Arguments of `sealant cert info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Certificate: a PEM file, or an http(s):// URL.
+    /// Certificate: a PEM file, a file:// or an http(s):// URL.
     #[arg(
         long,
         env = "SEALANT_CERT",
@@ -78,7 +78,7 @@ pub fn run(cmd: &CertCommand) -> Result<()> {
 }
 
 fn info(args: &InfoArgs) -> Result<()> {
-    let cert = load_certificate(&cert_spec(args.cert.as_deref()))?;
+    let cert = load_certificate(&cert_spec(args.cert.as_deref())?)?;
     let now = OffsetDateTime::now_utc();
     let out = match args.format {
         InfoFormat::Text => info_text(&cert, now),

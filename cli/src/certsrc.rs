@@ -26,20 +26,13 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 pub const KUBESEAL_CERT_ENV: &str = "SEALED_SECRETS_CERT";
 
 /// The `--cert` value: the flag, else `SEALANT_CERT` (both via clap), else kubeseal's
-/// `SEALED_SECRETS_CERT`; a usage error (exit 2) when none is set.
-pub fn cert_spec(flag: Option<&str>) -> String {
-    if let Some(spec) = flag {
-        return spec.to_owned();
-    }
-    match std::env::var(KUBESEAL_CERT_ENV) {
-        Ok(spec) if !spec.is_empty() => spec,
-        _ => clap::Error::raw(
-            clap::error::ErrorKind::MissingRequiredArgument,
-            "the following required argument was not provided: --cert <PATH|URL>\n\n\
-             Pass the controller's certificate as a file or an http(s) URL, or set SEALANT_CERT.\n",
+/// `SEALED_SECRETS_CERT`; an error when none is set.
+pub fn cert_spec(flag: Option<&str>) -> Result<String> {
+    explicit_spec(flag).ok_or_else(|| {
+        anyhow!(
+            "no certificate: pass --cert <PATH|URL> (a PEM file, a file:// or an http(s):// URL) or set SEALANT_CERT"
         )
-        .exit(),
-    }
+    })
 }
 
 /// Reads `spec` (path or URL) as a certificate, without checking its validity period.
@@ -184,18 +177,15 @@ pub fn explicit_spec(flag: Option<&str>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Exits with a usage error (code 2) when there is neither an explicit certificate nor any
-/// kubeconfig to fetch one with: call it before reading any input.
-pub fn require_source(flag: Option<&str>, cluster: &ClusterArgs) {
+/// Fails when there is neither an explicit certificate nor any kubeconfig to fetch one with.
+pub fn require_source(flag: Option<&str>, cluster: &ClusterArgs) -> Result<()> {
     if explicit_spec(flag).is_none() && no_kubeconfig(cluster) {
-        clap::Error::raw(
-            clap::error::ErrorKind::MissingRequiredArgument,
-            "no certificate: pass --cert <PATH|URL> (or set SEALANT_CERT), or configure \
-             cluster access (--kubeconfig, KUBECONFIG or ~/.kube/config) to fetch it from \
-             the controller\n",
-        )
-        .exit()
+        bail!(
+            "no certificate: pass --cert <PATH|URL> (or set SEALANT_CERT), or configure cluster \
+             access (--kubeconfig, KUBECONFIG or ~/.kube/config) to fetch it from the controller"
+        );
     }
+    Ok(())
 }
 
 /// The certificate to seal with: `--cert` (file or URL) if given, else the controller's, fetched
@@ -220,7 +210,7 @@ pub fn resolve(flag: Option<&str>, cluster: &ClusterArgs, for_sealing: bool) -> 
             }
         }
         None => {
-            require_source(None, cluster);
+            require_source(None, cluster)?;
             from_cluster(cluster)?
         }
     };

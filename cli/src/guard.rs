@@ -289,8 +289,10 @@ fn scan_staged(pathspecs: &[PathBuf], report: &mut Report) -> Result<()> {
         }
         staged_manifests.insert(name);
     }
-    // A file staged for a secretGenerator whose kustomization is unchanged. Env files, keys and
-    // certificates are not manifests by name; only then are the index's kustomizations read.
+    // A file staged for a secretGenerator whose kustomization is unchanged, or not in git at
+    // all: a generator in the working tree reads it whether or not its kustomization is
+    // tracked. Env files, keys and certificates are not manifests by name; only then are the
+    // kustomizations (the index's and the working tree's) read.
     if staged.len() > staged_manifests.len() {
         let listed = git(
             Some(&top),
@@ -306,17 +308,67 @@ fn scan_staged(pathspecs: &[PathBuf], report: &mut Report) -> Result<()> {
                 ":(glob)**/Kustomization",
             ],
         )?;
-        for name in listed.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-            let name = String::from_utf8_lossy(name).into_owned();
+        let mut kustomizations: BTreeSet<String> = listed
+            .split(|b| *b == 0)
+            .filter(|n| !n.is_empty())
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        let mut in_work_tree = BTreeSet::new();
+        find_kustomizations(&top, Path::new(""), &mut in_work_tree, 0);
+        kustomizations.extend(in_work_tree.iter().cloned());
+        for name in kustomizations {
             if staged_manifests.contains(&name) {
                 continue;
             }
-            if let Some(scan) = staged_blob(&top, &name)?.as_deref().and_then(scan_bytes) {
-                report.check_sources(&name, &scan.sources, &tree, Some(&staged));
+            let mut sources: Vec<scan::Source> = Vec::new();
+            let index_copy = staged_blob(&top, &name).ok().flatten();
+            let work_copy = in_work_tree
+                .contains(&name)
+                .then(|| read_bounded_file(&top.join(&name)))
+                .flatten();
+            for bytes in [index_copy, work_copy].into_iter().flatten() {
+                for source in scan_bytes(&bytes).map(|s| s.sources).unwrap_or_default() {
+                    if !sources.contains(&source) {
+                        sources.push(source);
+                    }
+                }
             }
+            report.check_sources(&name, &sources, &tree, Some(&staged));
         }
     }
     Ok(())
+}
+
+/// Kustomization files under `top` (relative paths), as a directory walk finds them: `.git`,
+/// `target` and `node_modules` skipped, symbolic links not followed.
+fn find_kustomizations(top: &Path, rel: &Path, out: &mut BTreeSet<String>, depth: usize) {
+    const MAX_DEPTH: usize = 64;
+    let Ok(entries) = fs::read_dir(top.join(rel)) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = rel.join(name);
+        if kind.is_dir() && !SKIP_DIRS.contains(&name) && depth < MAX_DEPTH {
+            find_kustomizations(top, &path, out, depth + 1);
+        } else if kind.is_file()
+            && matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+        {
+            out.insert(path.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// A file's bytes, unless it cannot be read or is over [`MAX_INPUT_BYTES`].
+fn read_bounded_file(path: &Path) -> Option<Vec<u8>> {
+    let file = fs::File::open(path).ok()?;
+    read_bounded(file, MAX_INPUT_BYTES, &path.display()).ok()
 }
 
 fn run_install(args: &InstallArgs) -> Result<()> {

@@ -166,6 +166,95 @@ pub fn write_atomic(path: &Path, contents: &[u8], opts: WriteOptions) -> Result<
     Ok(())
 }
 
+/// Writes every `(path, contents)` all or nothing: each is staged as a flushed temporary file
+/// beside its target (in parallel, so the disk flushes overlap), and only when all are staged
+/// are they renamed into place. Missing parent directories are created; on an error the
+/// directories this call created are removed again and no target is touched. An existing
+/// target keeps its permissions; a new one gets 0644.
+pub fn write_all(outputs: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+    use rayon::prelude::*;
+
+    let mut created: Vec<PathBuf> = Vec::new();
+    let staged = outputs
+        .iter()
+        .try_for_each(|(target, _)| {
+            let name = target.display();
+            if target.is_dir() {
+                bail!("{name}: is a directory");
+            }
+            let dir = parent_dir(target);
+            create_dirs(dir, &mut created).map_err(|e| anyhow!("{}: {e}", dir.display()))
+        })
+        .and_then(|()| {
+            outputs
+                .par_iter()
+                .map(|(target, contents)| stage(target, contents))
+                .collect::<Result<Vec<_>>>()
+        });
+    let staged = match staged {
+        Ok(staged) => staged,
+        Err(e) => {
+            // Deepest first; only directories this call created (and left empty).
+            for dir in created.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+            return Err(e);
+        }
+    };
+    for (tmp, (target, _)) in staged.into_iter().zip(outputs) {
+        tmp.persist(target)
+            .map_err(|e| anyhow!("{}: cannot write: {}", target.display(), e.error))?;
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A flushed temporary file beside `target` holding `contents`, with the mode `target` will get.
+fn stage(target: &Path, contents: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let name = target.display();
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".sealant-").suffix(".tmp");
+    let mut tmp = builder
+        .tempfile_in(parent_dir(target))
+        .map_err(|e| anyhow!("{name}: cannot create a temporary file: {}", e.kind()))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| anyhow!("{name}: cannot write: {e}"))?;
+    let perms = fs::metadata(target)
+        .map(|m| m.permissions())
+        .ok()
+        .or_else(|| mode_permissions(0o644));
+    if let Some(perms) = perms {
+        fs::set_permissions(tmp.path(), perms)
+            .map_err(|e| anyhow!("{name}: cannot set permissions: {e}"))?;
+    }
+    Ok(tmp)
+}
+
+/// Like `create_dir_all`, remembering each directory it made.
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent, created)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(unix)]
 fn mode_permissions(mode: u32) -> Option<Permissions> {
     use std::os::unix::fs::PermissionsExt;
@@ -249,6 +338,34 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"three");
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp files left"
+        );
+    }
+
+    #[test]
+    fn write_all_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("new/a.yaml");
+        let b = dir.path().join("b.yaml");
+        fs::write(&b, "old").unwrap();
+        write_all(&[(a.clone(), b"A".to_vec()), (b.clone(), b"B".to_vec())]).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"A");
+        assert_eq!(fs::read(&b).unwrap(), b"B");
+
+        // A target that is a directory fails the whole set: nothing written, nothing created.
+        let c = dir.path().join("other/c.yaml");
+        let err = write_all(&[
+            (c.clone(), b"C".to_vec()),
+            (b.clone(), b"new".to_vec()),
+            (dir.path().join("new"), b"x".to_vec()),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        assert!(!c.exists() && !dir.path().join("other").exists());
+        assert_eq!(fs::read(&b).unwrap(), b"B");
+        assert_eq!(
+            fs::read_dir(dir.path().join("new")).unwrap().count(),
             1,
             "no temp files left"
         );

@@ -10,17 +10,18 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser};
 
 use crate::OutputFormat;
-use crate::certsrc::{KUBESEAL_CERT_ENV, resolve};
+use crate::certsrc::{KUBESEAL_CERT_ENV, resolve, resolve_cert};
 use crate::io::{self, Source, WriteOptions};
 use crate::kubecfg::{Cluster, ClusterArgs};
-use crate::seal::{self, CliScope, SealArgs};
-use crate::unseal::{self, UnsealArgs};
+use crate::manifest::{doc_name, read_stream};
+use crate::seal::{self, CliScope, SealAction, SealPlan};
+use crate::unseal::{self, UnsealPlan};
 
 /// kubeseal's flags (the common ones; see the README for what is not supported).
 #[derive(Debug, Args)]
 #[command(disable_version_flag = true)]
 pub struct KubesealArgs {
-    /// Certificate: a file path, or an http(s)/file URL.
+    /// Certificate: a PEM file, a file:// or an http(s):// URL.
     #[arg(long, env = KUBESEAL_CERT_ENV, hide_env_values = true, value_name = "PATH|URL")]
     pub cert: Option<String>,
 
@@ -68,7 +69,8 @@ pub struct KubesealArgs {
     #[arg(long, value_name = "[KEY=]PATH")]
     pub from_file: Vec<String>,
 
-    /// strict, namespace-wide or cluster-wide ("" means strict).
+    /// strict, namespace-wide or cluster-wide ("" means strict; as in kubeseal, strict does not
+    /// override an input's scope annotation).
     #[arg(long, default_value = "")]
     pub scope: String,
 
@@ -165,28 +167,21 @@ pub fn run(args: &KubesealArgs) -> Result<()> {
         if args.recovery_private_key.is_empty() {
             bail!("--recovery-unseal needs --recovery-private-key");
         }
-        return unseal::run(&UnsealArgs {
-            keys: args.recovery_private_key.clone(),
-            file: args.secret_file.clone(),
-            format,
-            accept_deprecated_v1_data: false,
+        return unseal::run(&UnsealPlan {
+            keyring: unseal::load_keyring(&args.recovery_private_key)?,
+            input: Source::from_arg(args.secret_file.as_deref()),
+            format: format.into(),
+            options: sealant_api::UnsealOptions::default(),
         });
     }
     if !args.recovery_private_key.is_empty() {
         io::note("warning: --recovery-private-key is ignored without --recovery-unseal");
     }
     if args.validate {
-        let ok = crate::verify::run(&crate::verify::VerifyArgs {
-            paths: vec![
-                args.secret_file
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("-")),
-            ],
-            cert: Vec::new(),
-            keys: Vec::new(),
+        let ok = crate::verify::run(&crate::verify::VerifyPlan {
+            files: vec![Source::from_arg(args.secret_file.as_deref())],
+            checker: crate::verify::Checker::Online(Box::new(Cluster::open(&args.cluster)?)),
             strict: false,
-            accept_deprecated_v1_data: false,
-            cluster: args.cluster.clone(),
         })?;
         if !ok {
             bail!("unable to validate the sealed secret(s)");
@@ -200,40 +195,42 @@ pub fn run(args: &KubesealArgs) -> Result<()> {
         let resolved = resolve(args.cert.as_deref(), &args.cluster, false)?;
         return io::emit(args.sealed_secret_file.as_deref(), &resolved.pem);
     }
-    // Without --cert: the controller's certificate (kubeconfig, --controller-name/-namespace),
-    // handed to `seal` as a private temporary file.
-    let mut fetched = None;
-    if args.cert.is_none() {
-        let resolved = resolve(None, &args.cluster, true)?;
-        let mut tmp = tempfile::NamedTempFile::new()
-            .map_err(|e| anyhow::anyhow!("cannot create a temporary file: {e}"))?;
-        std::io::Write::write_all(&mut tmp, &resolved.pem)
-            .map_err(|e| anyhow::anyhow!("cannot write a temporary file: {e}"))?;
-        fetched = Some(tmp);
-    }
-    let cert = match (&args.cert, &fetched) {
-        (Some(spec), _) => vec![spec.clone()],
-        (None, Some(tmp)) => vec![tmp.path().to_string_lossy().into_owned()],
-        (None, None) => Vec::new(),
+    // Without --cert: the controller's certificate (kubeconfig, --controller-name/-namespace).
+    let cert = resolve_cert(args.cert.as_deref(), &args.cluster)?;
+    let out = args.sealed_secret_file.clone();
+    let raw = args.raw && args.merge_into.is_none();
+    let action = if raw {
+        SealAction::Raw { cert, out }
+    } else if let Some(target) = &args.merge_into {
+        SealAction::Merge {
+            cert,
+            target: target.clone(),
+            format: Some(format.into()),
+        }
+    } else {
+        SealAction::Print {
+            cert,
+            format: format.into(),
+            out,
+        }
     };
-
-    let seal_args = SealArgs {
-        cert,
-        file: args.secret_file.clone(),
-        format: Some(format),
-        out: args.sealed_secret_file.clone(),
-        scope,
-        name: args.name.clone(),
-        namespace: args.namespace.clone(),
-        allow_empty_data: args.allow_empty_data,
-        merge_into: args.merge_into.clone(),
-        raw: args.raw && args.merge_into.is_none(),
-        from_file: args.from_file.first().cloned(),
-        out_dir: None,
-        out_template: crate::multi::DEFAULT_TEMPLATE.to_owned(),
-        cluster: args.cluster.clone(),
+    let input = match args.from_file.first() {
+        Some(spec) if raw => Source::from_arg(Some(&seal::raw_value_path(spec))),
+        _ => Source::from_arg(args.secret_file.as_deref()),
     };
-    seal::run(&seal_args)
+    seal::run(&SealPlan {
+        input,
+        options: sealant_api::SealOptions {
+            // kubeseal cannot tell `--scope strict` from no flag: an input's annotation wins.
+            scope: scope.filter(|s| *s != CliScope::Strict).map(Into::into),
+            name: args.name.clone(),
+            namespace: args.namespace.clone(),
+            default_namespace: seal::DEFAULT_NAMESPACE.to_owned(),
+            allow_empty_data: args.allow_empty_data,
+        },
+        strict_ignored: scope == Some(CliScope::Strict) && !raw,
+        action,
+    })
 }
 
 /// `--re-encrypt`: each input SealedSecret through the controller's `/v1/rotate`; the result goes
@@ -241,15 +238,15 @@ pub fn run(args: &KubesealArgs) -> Result<()> {
 fn re_encrypt(args: &KubesealArgs, format: OutputFormat) -> Result<()> {
     let source = Source::from_arg(args.secret_file.as_deref());
     let text = io::read_source_text(&source)?;
-    let docs = seal::read_stream(&source, &text, "SealedSecrets")?;
+    let docs = read_stream(&source, &text, "SealedSecrets")?;
     let cluster = Cluster::open(&args.cluster)?;
     let mut out = String::new();
     for doc in &docs {
-        let name = seal::doc_name(&source, doc, docs.len());
+        let name = doc_name(&source, doc, docs.len());
         let ss = doc
             .to_sealed_secret()
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-        let new = crate::reseal::rotate_online(&cluster, &ss, &doc.value)?
+        let new = crate::rotate::rotate_one(&cluster, &ss, &doc.value)?
             .map_err(|why| anyhow::anyhow!("{name}: cannot re-encrypt secret: {why}"))?;
         out.push_str(
             &sealant_api::render(&new, format.into())

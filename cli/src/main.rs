@@ -1,9 +1,13 @@
 //! `sealant`: seal Kubernetes Secrets so they can be committed to git, and recover them offline.
 //!
-//! A thin command-line layer over `sealant-crypto` and `sealant-api`: each command lives in its
-//! own module; `io` holds bounded reading and atomic writing; `certsrc` gets certificates from
-//! files and URLs.
+//! A thin command-line layer over `sealant-crypto` and `sealant-api`. Each command lives in its
+//! own module, which resolves its arguments once into a plan (certificates and keys loaded,
+//! inputs and outputs decided) and then runs the plan. Shared parts: `io` (bounded reading,
+//! atomic writing), `manifest` (streams and files of manifests), `certsrc` and `kubecfg`
+//! (certificates from files, URLs and the controller), `yamledit` (in-place edits that keep
+//! comments), `bulk` and `progress` (work on every core, progress bars).
 
+mod bulk;
 mod cert;
 mod certsrc;
 mod completions;
@@ -14,11 +18,16 @@ mod io;
 mod keys;
 mod kubecfg;
 mod kubeseal;
+mod manifest;
+mod merge;
 mod multi;
+mod progress;
 mod reseal;
+mod rotate;
 mod seal;
 mod unseal;
 mod verify;
+mod yamledit;
 
 use std::process::ExitCode;
 
@@ -37,7 +46,11 @@ Examples:
 
   # Make a key pair and inspect the certificate
   sealant keys generate --key-out tls.key --cert-out tls.crt
-  sealant cert info --cert tls.crt";
+  sealant cert info --cert tls.crt
+
+Exit codes: 0 success; 1 any error at run time (bad input, unreachable cluster, a check that
+failed), reported as one `error:` line on stderr; 2 a usage error (unknown or missing
+arguments).";
 
 /// Seal Kubernetes Secrets so they can be committed to git (Bitnami sealed-secrets compatible).
 #[derive(Debug, Parser)]
@@ -113,37 +126,35 @@ impl From<OutputFormat> for sealant_api::Format {
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next();
     if kubeseal::invoked_as_kubeseal(argv0.as_ref()) {
-        return exit(kubeseal::main_from(std::env::args_os()));
+        return exit(kubeseal::main_from(std::env::args_os()).map(|()| true));
     }
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Set(args) => edit::run_set(&args),
-        Command::Unset(args) => edit::run_unset(&args),
-        Command::Guard(args) => guard::run(&args),
-        Command::Kubeseal(args) => kubeseal::run(&args),
-        Command::Seal(args) => seal::run(&args),
-        Command::Unseal(args) => unseal::run(&args),
-        Command::Verify(args) => verify::run(&args).map(|ok| {
-            if !ok {
-                std::process::exit(1);
-            }
-        }),
-        Command::Reseal(args) => reseal::run(&args).map(|ok| {
-            if !ok {
-                std::process::exit(1);
-            }
-        }),
-        Command::Keys(cmd) => keys::run(&cmd),
-        Command::Cert(cmd) => cert::run(&cmd),
-        Command::Completions(args) => completions::run(&args),
-    };
-    exit(result)
+    exit(run(Cli::parse().command))
 }
 
-/// Success, or the error as one `error: ` line on stderr and exit code 1.
-fn exit(result: anyhow::Result<()>) -> ExitCode {
+/// Runs one command; `Ok(false)` when it ran but found failures (verify, reseal).
+fn run(command: Command) -> anyhow::Result<bool> {
+    let done = |r: anyhow::Result<()>| r.map(|()| true);
+    match command {
+        Command::Seal(args) => done(args.plan().and_then(|plan| seal::run(&plan))),
+        Command::Unseal(args) => done(args.plan().and_then(|plan| unseal::run(&plan))),
+        Command::Set(args) => done(edit::run_set(&args)),
+        Command::Unset(args) => done(edit::run_unset(&args)),
+        Command::Guard(args) => done(guard::run(&args)),
+        Command::Kubeseal(args) => done(kubeseal::run(&args)),
+        Command::Verify(args) => args.plan().and_then(|plan| verify::run(&plan)),
+        Command::Reseal(args) => args.plan().and_then(|plan| reseal::run(&plan)),
+        Command::Keys(cmd) => done(keys::run(&cmd)),
+        Command::Cert(cmd) => done(cert::run(&cmd)),
+        Command::Completions(args) => done(completions::run(&args)),
+    }
+}
+
+/// Exit code 0 on success; 1 for failures found (already reported) and for errors, printed as
+/// one `error: ` line on stderr.
+fn exit(result: anyhow::Result<bool>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             io::note(&format!("error: {}", one_line(&format!("{err:#}"))));
             ExitCode::FAILURE

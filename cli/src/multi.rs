@@ -5,16 +5,17 @@
 //! place: an error leaves no partial output set (and removes directories this run created).
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
+use k8s_openapi::api::core::v1::Secret;
+use sealant_api::{Document, Format, SealOptions};
 use sealant_crypto::Certificate;
 
 use crate::certsrc::{cert_spec, load_sealing_certificate};
 use crate::io::{self, Source};
-use crate::seal::{SealArgs, locate_err, output_format, read_secrets, seal_options};
+use crate::manifest::locate_err;
+use crate::bulk;
 
 /// The default `--out-template`.
 pub const DEFAULT_TEMPLATE: &str = "{cluster}/{namespace}-{name}.{ext}";
@@ -29,89 +30,114 @@ struct Cluster {
     cert: Certificate,
 }
 
-pub fn run(args: &SealArgs) -> Result<()> {
-    let Some(out_dir) = &args.out_dir else {
-        bail!(
-            "--cert given {} times: sealing for several clusters needs --out-dir DIR (and optionally --out-template)",
-            args.cert.len()
-        );
-    };
-    if args.cert.is_empty() {
-        // Same sources and messages as a single-cluster seal.
-        cert_spec(None);
-    }
-    check_template(&args.out_template)?;
-    let source = Source::from_arg(args.file.as_deref());
-    let text = io::read_source_text(&source)?;
-    let secrets = read_secrets(&source, &text)?;
+/// Where and for which clusters a multi-cluster run writes.
+pub struct OutDir {
+    dir: PathBuf,
+    template: String,
+    format: Format,
+    clusters: Vec<Cluster>,
+}
 
-    let mut clusters: Vec<Cluster> = Vec::new();
-    for spec in &args.cert {
-        let cert = load_sealing_certificate(spec)?;
-        let name = cluster_name(spec)?;
-        if let Some(other) = clusters.iter().find(|c| c.name == name) {
-            if other.cert.key_id() == cert.key_id() {
-                bail!("--cert {spec}: the same certificate is given twice");
+impl OutDir {
+    /// Loads the certificates (`--cert` values; kubeseal's variable when none) and checks the
+    /// template and that every cluster has its own name and key.
+    pub fn new(specs: &[String], dir: &Path, template: &str, format: Format) -> Result<Self> {
+        check_template(template)?;
+        let specs = if specs.is_empty() {
+            vec![cert_spec(None)?]
+        } else {
+            specs.to_vec()
+        };
+        let mut clusters: Vec<Cluster> = Vec::new();
+        for spec in &specs {
+            let cert = load_sealing_certificate(spec)?;
+            let name = cluster_name(spec)?;
+            if let Some(other) = clusters.iter().find(|c| c.name == name) {
+                if other.cert.key_id() == cert.key_id() {
+                    bail!("--cert {spec}: the same certificate is given twice");
+                }
+                if template.contains("{cluster}") {
+                    bail!(
+                        "--cert {spec}: two certificates are both named {name:?} (the file stem): rename one, or use {{keyid}} in --out-template"
+                    );
+                }
             }
-            if args.out_template.contains("{cluster}") {
-                bail!(
-                    "--cert {spec}: two certificates are both named {name:?} (the file stem): rename one, or use {{keyid}} in --out-template"
-                );
-            }
+            clusters.push(Cluster { name, cert });
         }
-        clusters.push(Cluster { name, cert });
-    }
-    let ids: std::collections::BTreeSet<_> = clusters.iter().map(|c| c.cert.key_id()).collect();
-    if ids.len() != clusters.len() {
-        bail!(
-            "two --cert values hold the same key (key id): each cluster needs its own certificate"
-        );
+        let ids: std::collections::BTreeSet<_> = clusters.iter().map(|c| c.cert.key_id()).collect();
+        if ids.len() != clusters.len() {
+            bail!(
+                "two --cert values hold the same key (key id): each cluster needs its own certificate"
+            );
+        }
+        Ok(OutDir {
+            dir: dir.to_path_buf(),
+            template: template.to_owned(),
+            format,
+            clusters,
+        })
     }
 
-    let format = output_format(args.format, None);
-    let ext = match format {
-        sealant_api::Format::Json => "json",
-        sealant_api::Format::Yaml => "yaml",
-    };
-    let opts = seal_options(args);
-    // Relative path -> contents (several objects for one path are one stream, in input order).
-    let mut outputs: BTreeMap<PathBuf, String> = BTreeMap::new();
-    for cluster in &clusters {
-        for (doc, secret) in &secrets {
-            let ss = sealant_api::seal_secret(secret, &cluster.cert, &opts)
-                .map_err(|e| locate_err(&source, doc, secrets.len(), e))?;
-            let namespace = ss.metadata.namespace.clone().unwrap_or_default();
-            let name = ss.metadata.name.clone().unwrap_or_default();
-            let rel = expand(
-                &args.out_template,
-                &[
-                    ("cluster", cluster.name.as_str()),
-                    ("keyid", cluster.cert.key_id().as_str()),
-                    (
-                        "namespace",
-                        if namespace.is_empty() {
-                            NO_NAMESPACE
-                        } else {
-                            &namespace
-                        },
-                    ),
-                    ("name", &name),
-                    ("ext", ext),
-                ],
-            )?;
-            let rendered =
-                sealant_api::render(&ss, format).map_err(|e| anyhow!("{source}: {e}"))?;
+    /// Seals every Secret for every cluster (on all cores) and writes the files, all or nothing.
+    pub fn seal(
+        &self,
+        source: &Source,
+        secrets: &[(Document, Secret)],
+        opts: &SealOptions,
+    ) -> Result<()> {
+        let ext = match self.format {
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+        };
+        let jobs: Vec<(&Cluster, &(Document, Secret))> = self
+            .clusters
+            .iter()
+            .flat_map(|c| secrets.iter().map(move |s| (c, s)))
+            .collect();
+        let sealed = bulk::try_map("seal", &jobs, |(cluster, (doc, secret))| {
+                let ss = sealant_api::seal_secret(secret, &cluster.cert, opts)
+                    .map_err(|e| locate_err(source, doc, secrets.len(), e))?;
+                let namespace = ss.metadata.namespace.clone().unwrap_or_default();
+                let name = ss.metadata.name.clone().unwrap_or_default();
+                let rel = expand(
+                    &self.template,
+                    &[
+                        ("cluster", cluster.name.as_str()),
+                        ("keyid", cluster.cert.key_id().as_str()),
+                        (
+                            "namespace",
+                            if namespace.is_empty() {
+                                NO_NAMESPACE
+                            } else {
+                                &namespace
+                            },
+                        ),
+                        ("name", &name),
+                        ("ext", ext),
+                    ],
+                )?;
+                let rendered =
+                    sealant_api::render(&ss, self.format).map_err(|e| anyhow!("{source}: {e}"))?;
+                Ok((rel, rendered))
+            })?;
+        // Relative path -> contents (several objects for one path are one stream, in order).
+        let mut outputs: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for (rel, rendered) in sealed {
             outputs.entry(rel).or_default().push_str(&rendered);
         }
+        let files: Vec<(PathBuf, Vec<u8>)> = outputs
+            .into_iter()
+            .map(|(rel, text)| (self.dir.join(rel), text.into_bytes()))
+            .collect();
+        io::write_all(&files)?;
+        io::note(&format!(
+            "wrote {} file(s) for {} cluster(s) under {}",
+            files.len(),
+            self.clusters.len(),
+            self.dir.display()
+        ));
+        Ok(())
     }
-    write_all(out_dir, &outputs)?;
-    io::note(&format!(
-        "wrote {} file(s) for {} cluster(s) under {}",
-        outputs.len(),
-        clusters.len(),
-        out_dir.display()
-    ));
-    Ok(())
 }
 
 /// `{cluster}`: the file stem of a path or of a URL's last path segment.
@@ -197,88 +223,6 @@ fn expand(template: &str, values: &[(&str, &str)]) -> Result<PathBuf> {
         }
     }
     Ok(PathBuf::from(out))
-}
-
-/// Stages every output as a temporary file beside its target, then renames them all into place.
-fn write_all(out_dir: &Path, outputs: &BTreeMap<PathBuf, String>) -> Result<()> {
-    let mut created_dirs: Vec<PathBuf> = Vec::new();
-    let staged = stage(out_dir, outputs, &mut created_dirs);
-    let staged = match staged {
-        Ok(staged) => staged,
-        Err(e) => {
-            // Deepest first; only directories this run created (and left empty).
-            for dir in created_dirs.iter().rev() {
-                let _ = fs::remove_dir(dir);
-            }
-            return Err(e);
-        }
-    };
-    for (tmp, target) in staged {
-        tmp.persist(&target)
-            .map_err(|e| anyhow!("{}: cannot write: {}", target.display(), e.error))?;
-    }
-    Ok(())
-}
-
-fn stage(
-    out_dir: &Path,
-    outputs: &BTreeMap<PathBuf, String>,
-    created_dirs: &mut Vec<PathBuf>,
-) -> Result<Vec<(tempfile::NamedTempFile, PathBuf)>> {
-    let mut staged = Vec::new();
-    for (rel, contents) in outputs {
-        let target = out_dir.join(rel);
-        let name = target.display();
-        if target.is_dir() {
-            bail!("{name}: is a directory");
-        }
-        let dir = target.parent().unwrap_or(out_dir);
-        create_dirs(dir, created_dirs).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".sealant-").suffix(".tmp");
-        let mut tmp = builder
-            .tempfile_in(dir)
-            .map_err(|e| anyhow!("{name}: cannot create a temporary file: {}", e.kind()))?;
-        tmp.write_all(contents.as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| anyhow!("{name}: cannot write: {e}"))?;
-        set_mode(&tmp, &target).map_err(|e| anyhow!("{name}: cannot set permissions: {e}"))?;
-        staged.push((tmp, target));
-    }
-    Ok(staged)
-}
-
-/// Like `create_dir_all`, remembering each directory it made.
-fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if dir.as_os_str().is_empty() || dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        create_dirs(parent, created)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => {
-            created.push(dir.to_path_buf());
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// An existing target keeps its mode; a new one gets 0644.
-fn set_mode(tmp: &tempfile::NamedTempFile, target: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let perms = fs::metadata(target)
-            .map(|m| m.permissions())
-            .unwrap_or_else(|_| fs::Permissions::from_mode(0o644));
-        fs::set_permissions(tmp.path(), perms)?;
-    }
-    #[cfg(not(unix))]
-    let _ = (tmp, target);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,21 +2,25 @@
 //! controller's `/v1/rotate`) or offline (`--key` + `--cert`), rewriting only the documents that
 //! change.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use sealant_api::{
-    ANNOTATION_KEY_IDS, ANNOTATION_SEALED_FOR, SealedSecret, UnsealOptions,
+    ANNOTATION_KEY_IDS, ANNOTATION_SEALED_FOR, Format, SealedSecret, UnsealOptions,
     key_ids_from_annotations, scope_from_annotations, sealed_for, unseal_values_only,
 };
 use sealant_crypto::{Certificate, KeyId, Keyring, encode_value, seal};
+use serde_json::Value;
 
+use crate::bulk;
 use crate::certsrc::{check_pins, resolve};
-use crate::io::{self, Source, WriteOptions};
-use crate::kubecfg::{Cluster, ClusterArgs, status_message};
-use crate::verify::{collect_files, is_sealed_secret};
+use crate::io::{self, Source};
+use crate::kubecfg::{Cluster, ClusterArgs};
+use crate::manifest::{collect_files, detect_format, is_sealed_secret};
+use crate::progress::Progress;
+use crate::rotate::{Rotated, Rotator};
+use crate::yamledit::{replace_json, replace_yaml, rewrite};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -31,9 +35,10 @@ Examples:
 
 Only SealedSecrets not already sealed with the newest key are re-sealed (objects sealed by
 kubeseal, without the sealant.dev/key-ids annotation, always are). Scope, name, namespace and
-template stay as they are. Other documents, comments and ordering are kept byte for byte (a
-List holding a re-sealed item is printed again whole); a file is rewritten atomically, and
-nothing is written at all if any object fails.";
+template stay as they are. Only the lines that change are rewritten: other documents, comments
+and ordering are kept byte for byte (a List holding a re-sealed item is printed again whole).
+Offline, values are decrypted on every core; online, objects go to the controller in batches
+when it offers them. Files are written all at once, and nothing is written if any object fails.";
 
 /// Arguments of `sealant reseal`.
 #[derive(Debug, Args)]
@@ -76,87 +81,6 @@ pub enum Resealer {
     Online(Box<Cluster>),
     /// Unseal with these keys, seal with the certificate.
     Offline(Keyring, Certificate, UnsealOptions),
-}
-
-impl Resealer {
-    /// Re-seals one object. `raw` is the object as read (sent as-is to the controller).
-    /// `Ok(Err(message))` is a failure of this object; `Err` means the cluster is unreachable.
-    pub fn reseal(
-        &self,
-        ss: &SealedSecret,
-        raw: &serde_json::Value,
-    ) -> Result<std::result::Result<SealedSecret, String>> {
-        match self {
-            Resealer::Online(cluster) => rotate_online(cluster, ss, raw),
-            Resealer::Offline(keyring, cert, opts) => Ok(reseal_offline(ss, keyring, cert, opts)),
-        }
-    }
-}
-
-/// kubeseal `--re-encrypt`: the controller re-seals `raw` with its newest key. The answer must
-/// keep the object's name, namespace and scope; it gets [`ANNOTATION_SEALED_FOR`].
-pub fn rotate_online(
-    cluster: &Cluster,
-    ss: &SealedSecret,
-    raw: &serde_json::Value,
-) -> Result<std::result::Result<SealedSecret, String>> {
-    let body = serde_json::to_vec(raw).map_err(|e| anyhow!("cannot encode JSON: {e}"))?;
-    let answer = cluster.call("POST", "/v1/rotate", Some(&body))?;
-    match answer.status {
-        200 => {}
-        502..=504 => bail!(
-            "cannot re-seal through {} at {}: the controller is unavailable ({}: {})",
-            cluster.service(),
-            cluster.server,
-            answer.status,
-            status_message(&answer.body)
-        ),
-        other => {
-            return Ok(Err(format!(
-                "the controller cannot re-seal it ({other}): {}",
-                status_message(&answer.body)
-            )));
-        }
-    }
-    let mut value: serde_json::Value = match serde_json::from_slice(&answer.body) {
-        Ok(v @ serde_json::Value::Object(_)) => v,
-        _ => {
-            return Ok(Err(
-                "the controller's answer is not a JSON object".to_owned()
-            ));
-        }
-    };
-    // Upstream's answer has no apiVersion/kind.
-    value["apiVersion"] = sealant_api::API_VERSION.into();
-    value["kind"] = sealant_api::KIND.into();
-    let mut new = match sealant_api::sealed_secret_from_value(&value) {
-        Ok(new) => new,
-        Err(e) => return Ok(Err(format!("the controller's answer: {e}"))),
-    };
-    let empty = Default::default();
-    let scope = scope_from_annotations(ss.metadata.annotations.as_ref().unwrap_or(&empty));
-    let new_scope = scope_from_annotations(new.metadata.annotations.as_ref().unwrap_or(&empty));
-    if new.metadata.name != ss.metadata.name
-        || new.metadata.namespace != ss.metadata.namespace
-        || new_scope != scope
-    {
-        return Ok(Err(format!(
-            "the controller's answer changed the name, namespace or scope ({scope} -> {new_scope}): refusing it"
-        )));
-    }
-    new.metadata.creation_timestamp = None;
-    new.metadata.deletion_timestamp = None;
-    new.metadata.generation = None;
-    let namespace = new.metadata.namespace.clone().unwrap_or_default();
-    let name = new.metadata.name.clone().unwrap_or_default();
-    new.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(
-            ANNOTATION_SEALED_FOR.to_owned(),
-            sealed_for(scope, &namespace, &name),
-        );
-    Ok(Ok(new))
 }
 
 /// Unseals every value with `keyring` and seals it again with `cert` for the object's own
@@ -216,15 +140,9 @@ struct Span {
     end: usize,
 }
 
-fn is_json(text: &str) -> bool {
-    text.trim_start_matches('\u{feff}')
-        .trim_start()
-        .starts_with('{')
-}
-
 /// YAML: split before each `---` document marker line; JSON: one span per concatenated object.
 fn split_spans(text: &str) -> std::result::Result<Vec<Span>, String> {
-    if is_json(text) {
+    if detect_format(text) == Format::Json {
         let mut spans = Vec::new();
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
         let mut start = 0;
@@ -262,303 +180,196 @@ fn split_spans(text: &str) -> std::result::Result<Vec<Span>, String> {
     Ok(spans)
 }
 
-/// Replaces the object in a YAML document's text, keeping its `---` line and the comment and
-/// blank lines (comments at column 0) before and after it.
-fn replace_yaml(doc: &str, rendered: &str) -> String {
-    let body = rendered.strip_prefix("---\n").unwrap_or(rendered);
-    let lines: Vec<&str> = doc.split_inclusive('\n').collect();
-    let keep = |l: &&str| {
-        let t = l.trim_end_matches(['\n', '\r']);
-        t.trim().is_empty() || t.starts_with('#')
-    };
-    let mut first = 0;
-    if lines.first().is_some_and(|l| l.starts_with("---")) {
-        first = 1;
-    }
-    while first < lines.len() && keep(&lines[first]) {
-        first += 1;
-    }
-    let mut last = lines.len();
-    while last > first && keep(&lines[last - 1]) {
-        last -= 1;
-    }
-    let mut out: String = lines[..first].concat();
-    if first > 0 && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out.push_str(body);
-    out.push_str(&lines[last..].concat());
-    out
+/// What a `reseal` run does: the files, how objects are re-sealed, and the newest key.
+pub struct ResealPlan {
+    /// The files to rewrite.
+    pub files: Vec<PathBuf>,
+    /// How objects are re-sealed.
+    pub resealer: Resealer,
+    /// The key every object should be sealed with.
+    pub newest: KeyId,
+    /// List what would change; decrypt and write nothing.
+    pub dry_run: bool,
 }
 
-/// Replaces the object in a JSON span, keeping the whitespace before it.
-fn replace_json(doc: &str, rendered: &str) -> String {
-    let lead = doc.len() - doc.trim_start().len();
-    let trail = doc.trim_end().len();
-    format!(
-        "{}{}{}",
-        &doc[..lead],
-        rendered.trim_end(),
-        &doc[trail.max(lead)..]
-    )
-}
-
-/// A progress line on stderr when it is a terminal.
-struct Progress {
-    on: bool,
-    total: usize,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Progress {
-            on: std::io::stderr().is_terminal() && total > 1,
-            total,
-        }
-    }
-
-    fn show(&self, done: usize, what: &str) {
-        if !self.on {
-            return;
-        }
-        const WIDTH: usize = 30;
-        let filled = WIDTH * done / self.total.max(1);
-        let what: String = what.chars().take(60).collect();
-        eprint!(
-            "\r\x1b[K[{}{}] {done}/{} {what}",
-            "#".repeat(filled),
-            " ".repeat(WIDTH - filled),
-            self.total
-        );
-    }
-
-    fn finish(&self) {
-        if self.on {
-            eprint!("\r\x1b[K");
-        }
-    }
-}
-
-/// What became of one SealedSecret.
-enum Item {
-    /// Left as it is: up to date, or listed by `--dry-run`.
-    Kept,
-    /// Not re-sealed (the report says why); nothing is written.
-    Failed,
-    /// Re-sealed with the newest key.
-    Resealed(Box<SealedSecret>),
-}
-
-/// One run's re-sealing, counts and report.
-struct Tally<'a> {
-    resealer: &'a Resealer,
-    newest: &'a KeyId,
-    dry_run: bool,
-    resealed: usize,
-    current: usize,
-    report: String,
-}
-
-impl Tally<'_> {
-    /// Re-seals the SealedSecret `value`, found at `place`, unless it is sealed with the newest
-    /// key already; one report line says what became of it.
-    fn item(&mut self, place: &str, value: &serde_json::Value) -> Result<Item> {
-        let ss = match sealant_api::sealed_secret_from_value(value) {
-            Ok(ss) => ss,
-            Err(e) => {
-                self.report.push_str(&format!("{place}: FAILED: {e}\n"));
-                return Ok(Item::Failed);
+impl ResealArgs {
+    /// Finds the files and loads the keys and certificate (offline) or the controller's
+    /// certificate (online, checked against the pins).
+    pub fn plan(&self) -> Result<ResealPlan> {
+        let mut files = Vec::new();
+        for source in collect_files(&self.paths)? {
+            match source {
+                Source::File(path) => files.push(path),
+                Source::Stdin => {
+                    bail!("reseal rewrites files in place: `-` (stdin) is not accepted")
+                }
             }
-        };
-        let object = format!(
-            "{}/{}",
-            ss.metadata.namespace.as_deref().unwrap_or_default(),
-            ss.metadata.name.as_deref().unwrap_or_default()
-        );
-        let empty = Default::default();
-        let old_ids: Vec<String> =
-            key_ids_from_annotations(ss.metadata.annotations.as_ref().unwrap_or(&empty))
-                .iter()
-                .map(|k| k.as_str().to_owned())
-                .collect();
-        let old = if old_ids.is_empty() {
-            "unrecorded key".to_owned()
+        }
+        let (resealer, newest) = if self.keys.is_empty() {
+            let cluster = Cluster::open(&self.cluster)?;
+            let pem = cluster.fetch_cert_pem()?;
+            let origin = format!("controller {} at {}", cluster.service(), cluster.server);
+            let cert = Certificate::from_pem(&pem).map_err(|e| anyhow!("{origin}: {e}"))?;
+            let resolved = crate::certsrc::Resolved { cert, pem, origin };
+            check_pins(&resolved, &self.cluster)?;
+            let newest = resolved.cert.key_id().clone();
+            (Resealer::Online(Box::new(cluster)), newest)
         } else {
-            format!("key {}", old_ids.join(","))
+            let keyring = crate::unseal::load_keyring(&self.keys)?;
+            let cert = resolve(self.cert.as_deref(), &self.cluster, true)?.cert;
+            let newest = cert.key_id().clone();
+            let opts = UnsealOptions {
+                accept_v1_data: self.accept_deprecated_v1_data,
+            };
+            (Resealer::Offline(keyring, cert, opts), newest)
         };
-        let newest = self.newest;
-        if !needs_reseal(&ss, newest) {
-            self.current += 1;
-            self.report
-                .push_str(&format!("{place}: {object}: up to date ({old})\n"));
-            return Ok(Item::Kept);
-        }
-        if self.dry_run {
-            self.resealed += 1;
-            self.report.push_str(&format!(
-                "{place}: {object}: would re-seal ({old} -> key {newest})\n"
-            ));
-            return Ok(Item::Kept);
-        }
-        match self.resealer.reseal(&ss, value)? {
-            Ok(mut new) => {
-                // An upstream controller does not record the key: it used its newest, the one
-                // /v1/cert.pem served (a hint only).
-                new.metadata
-                    .annotations
-                    .get_or_insert_with(Default::default)
-                    .entry(ANNOTATION_KEY_IDS.to_owned())
-                    .or_insert_with(|| newest.as_str().to_owned());
-                self.resealed += 1;
-                self.report.push_str(&format!(
-                    "{place}: {object}: re-sealed ({old} -> key {newest})\n"
-                ));
-                Ok(Item::Resealed(Box::new(new)))
-            }
-            Err(message) => {
-                self.report.push_str(&format!(
-                    "{place}: {object}: FAILED: {}\n",
-                    crate::one_line(&message)
-                ));
-                Ok(Item::Failed)
-            }
-        }
+        Ok(ResealPlan {
+            files,
+            resealer,
+            newest,
+            dry_run: self.dry_run,
+        })
     }
 }
 
-pub fn run(args: &ResealArgs) -> Result<bool> {
-    let files = collect_files(&args.paths)?;
-    if files.iter().any(|f| matches!(f, Source::Stdin)) {
-        bail!("reseal rewrites files in place: `-` (stdin) is not accepted");
-    }
-    let (resealer, newest) = if args.keys.is_empty() {
-        let cluster = Cluster::open(&args.cluster)?;
-        let pem = cluster.fetch_cert_pem()?;
-        let origin = format!("controller {} at {}", cluster.service(), cluster.server);
-        let cert = Certificate::from_pem(&pem).map_err(|e| anyhow!("{origin}: {e}"))?;
-        let resolved = crate::certsrc::Resolved { cert, pem, origin };
-        check_pins(&resolved, &args.cluster)?;
-        let newest = resolved.cert.key_id().clone();
-        (Resealer::Online(Box::new(cluster)), newest)
-    } else {
-        let keyring = crate::unseal::load_keyring(&args.keys)?;
-        let cert = resolve(args.cert.as_deref(), &args.cluster, true)?.cert;
-        let newest = cert.key_id().clone();
-        let opts = UnsealOptions {
-            accept_v1_data: args.accept_deprecated_v1_data,
-        };
-        (Resealer::Offline(keyring, cert, opts), newest)
-    };
+/// One SealedSecret found in a file, and what becomes of it.
+struct Item {
+    /// `file: document N[ items[i]]`.
+    place: String,
+    /// `namespace/name`, or why the object is not a valid SealedSecret.
+    object: std::result::Result<(String, SealedSecret), String>,
+    value: Value,
+    /// `key a,b` or `unrecorded key`.
+    old: String,
+}
 
-    let progress = Progress::new(files.len());
+/// What one document of a file is.
+enum Part {
+    /// Kept as it is (not a SealedSecret, or not understood and not one).
+    Keep,
+    /// A document that could be a SealedSecret but does not parse: the file fails.
+    Broken(String),
+    /// A SealedSecret: the index of its [`Item`].
+    Single(usize),
+    /// A List: `(items[i], index of its Item)` for its SealedSecrets.
+    List(Vec<(usize, usize)>),
+}
+
+/// One file, split into documents.
+struct File {
+    path: PathBuf,
+    text: String,
+    format: Format,
+    /// Byte range and meaning of each document, in order.
+    parts: Vec<(std::ops::Range<usize>, Part)>,
+    /// The file could not be read or split.
+    error: Option<String>,
+}
+
+/// Re-seals every SealedSecret not on the newest key (offline on all cores, online in
+/// batches), then writes every changed file at once; nothing is written if anything failed.
+pub fn run(plan: &ResealPlan) -> Result<bool> {
+    let mut items: Vec<Item> = Vec::new();
+    let files: Vec<File> = plan
+        .files
+        .iter()
+        .map(|path| read_file(path, &mut items))
+        .collect();
+
+    // What each item needs; the work list holds the items to re-seal.
+    let needs: Vec<bool> = items
+        .iter()
+        .map(|item| matches!(&item.object, Ok((_, ss)) if needs_reseal(ss, &plan.newest)))
+        .collect();
+    let work: Vec<usize> = (0..items.len())
+        .filter(|i| needs[*i] && !plan.dry_run)
+        .collect();
+    let mut results: Vec<Option<Rotated>> = vec![None; items.len()];
+    let done = match &plan.resealer {
+        Resealer::Offline(keyring, cert, opts) => bulk::map("reseal", &work, |i| {
+            let Ok((_, ss)) = &items[*i].object else {
+                return Err("not a SealedSecret".to_owned());
+            };
+            reseal_offline(ss, keyring, cert, opts)
+        }),
+        Resealer::Online(cluster) => {
+            let objects: Vec<(&SealedSecret, &Value)> = work
+                .iter()
+                .filter_map(|i| match &items[*i].object {
+                    Ok((_, ss)) => Some((ss, &items[*i].value)),
+                    Err(_) => None,
+                })
+                .collect();
+            let progress = Progress::new("reseal", objects.len());
+            let rotator = Rotator::new(cluster);
+            rotator.rotate_all(&objects, &progress)?
+        }
+    };
+    for (i, result) in work.iter().zip(done) {
+        results[*i] = Some(result);
+    }
+
+    // The report, in file order, and the new texts.
     let mut tally = Tally {
-        resealer: &resealer,
-        newest: &newest,
-        dry_run: args.dry_run,
+        newest: &plan.newest,
         resealed: 0,
         current: 0,
         report: String::new(),
     };
     let mut failed = 0usize;
-    let mut writes: Vec<(PathBuf, String, String)> = Vec::new();
+    let mut writes: Vec<(PathBuf, String, Vec<u8>)> = Vec::new();
     let mut pending_bytes = 0usize;
-    for (i, source) in files.iter().enumerate() {
-        progress.show(i, &source.to_string());
-        let Source::File(path) = source else {
+    for file in &files {
+        if let Some(error) = &file.error {
+            failed += 1;
+            tally.report.push_str(&format!("FAILED: {error}\n"));
             continue;
-        };
-        let text = match io::read_source_text(source) {
-            Ok(t) => t,
-            Err(e) => {
-                failed += 1;
-                tally
-                    .report
-                    .push_str(&format!("FAILED: {}\n", crate::one_line(&format!("{e:#}"))));
-                continue;
-            }
-        };
-        let spans = match split_spans(&text) {
-            Ok(s) => s,
-            Err(e) => {
-                failed += 1;
-                tally.report.push_str(&format!("{source}: FAILED: {e}\n"));
-                continue;
-            }
-        };
-        let json = is_json(&text);
-        let format = if json {
-            sealant_api::Format::Json
-        } else {
-            sealant_api::Format::Yaml
-        };
-        let mut new_text = String::with_capacity(text.len());
-        let mut changed = false;
+        }
         let mut file_failed = false;
-        let mut number = 0;
-        for span in spans {
-            let doc_text = &text[span.start..span.end];
-            let docs = match sealant_api::parse_stream(doc_text) {
-                Ok(d) => d,
-                Err(e) => {
-                    // Not an object this command understands: keep it, but say so if it could
-                    // be a SealedSecret.
-                    if doc_text.contains(sealant_api::KIND) {
-                        file_failed = true;
-                        tally
-                            .report
-                            .push_str(&format!("{source}: document {}: FAILED: {e}\n", number + 1));
-                    }
-                    number += 1;
-                    new_text.push_str(doc_text);
-                    continue;
-                }
+        let mut changed = false;
+        let mut new_text = String::with_capacity(file.text.len());
+        for (range, part) in &file.parts {
+            let doc_text = &file.text[range.clone()];
+            let mut outcome = |index: usize, tally: &mut Tally, failed: &mut bool| {
+                let result = results[index].take();
+                tally
+                    .item(&items[index], needs[index], result)
+                    .unwrap_or_else(|()| {
+                        *failed = true;
+                        None
+                    })
             };
-            if !docs.is_empty()
-                || (json && !doc_text.trim().is_empty())
-                || doc_text.starts_with("---")
-            {
-                number += 1;
-            }
-            let place = format!("{source}: document {number}");
-            let rendered = match docs.as_slice() {
-                [doc] if doc.list_item.is_none() && is_sealed_secret(&doc.value) => {
-                    match tally.item(&place, &doc.value)? {
-                        Item::Resealed(new) => Some(sealant_api::render(&new, format)),
-                        Item::Failed => {
-                            file_failed = true;
-                            None
-                        }
-                        Item::Kept => None,
-                    }
+            let rendered = match part {
+                Part::Keep => None,
+                Part::Broken(line) => {
+                    tally.report.push_str(line);
+                    file_failed = true;
+                    None
                 }
-                items => {
-                    // The items of a List: it is printed again whole if any of them changed.
-                    let mut replaced = Vec::new();
-                    for doc in items {
-                        let Some(index) = doc.list_item else {
-                            continue;
-                        };
-                        if !is_sealed_secret(&doc.value) {
-                            continue;
-                        }
-                        match tally.item(&format!("{place} items[{index}]"), &doc.value)? {
-                            Item::Resealed(new) => replaced.push((index, *new)),
-                            Item::Failed => file_failed = true,
-                            Item::Kept => {}
-                        }
-                    }
-                    (!replaced.is_empty())
-                        .then(|| sealant_api::render_list(doc_text, &replaced, format))
+                Part::Single(index) => outcome(*index, &mut tally, &mut file_failed).map(|new| {
+                    rewrite(doc_text, file.format, &items[*index].value, &new)
+                        .map_err(|e| anyhow!("{}: {e}", items[*index].place))
+                }),
+                Part::List(members) => {
+                    let replaced: Vec<(usize, SealedSecret)> = members
+                        .iter()
+                        .filter_map(|(i, index)| {
+                            outcome(*index, &mut tally, &mut file_failed).map(|new| (*i, new))
+                        })
+                        .collect();
+                    (!replaced.is_empty()).then(|| {
+                        sealant_api::render_list(doc_text, &replaced, file.format)
+                            .map(|r| match file.format {
+                                Format::Json => replace_json(doc_text, &r),
+                                Format::Yaml => replace_yaml(doc_text, &r),
+                            })
+                            .map_err(|e| anyhow!("{}: {e}", file.path.display()))
+                    })
                 }
             };
             match rendered {
-                Some(rendered) => {
-                    let rendered = rendered.map_err(|e| anyhow!("{place}: {e}"))?;
-                    new_text.push_str(&if json {
-                        replace_json(doc_text, &rendered)
-                    } else {
-                        replace_yaml(doc_text, &rendered)
-                    });
+                Some(text) => {
+                    new_text.push_str(&text?);
                     changed = true;
                 }
                 None => new_text.push_str(doc_text),
@@ -574,45 +385,47 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
                     io::human_size(MAX_PENDING_BYTES as u64)
                 );
             }
-            writes.push((path.clone(), text, new_text));
+            writes.push((file.path.clone(), file.text.clone(), new_text.into_bytes()));
         }
     }
-    progress.finish();
-
-    let mut written = 0;
-    if failed == 0 && !args.dry_run {
-        for (path, old, new) in &writes {
-            // Do not clobber an edit made while we worked.
-            let now = io::read_source_text(&Source::File(path.clone()))?;
-            if &now != old {
-                bail!(
-                    "{}: changed while re-sealing; nothing more written ({written} file{} already written)",
-                    path.display(),
-                    if written == 1 { "" } else { "s" }
-                );
-            }
-            io::write_atomic(path, new.as_bytes(), WriteOptions::REPLACE)?;
-            written += 1;
-        }
-    }
-    let verb = if args.dry_run {
-        "to re-seal"
-    } else {
-        "re-sealed"
-    };
     let Tally {
         resealed,
         current,
         mut report,
         ..
     } = tally;
+
+    let mut written = 0;
+    if failed == 0 && !plan.dry_run && !writes.is_empty() {
+        // Do not clobber an edit made while we worked.
+        for (path, old, _) in &writes {
+            let now = io::read_source_text(&Source::File(path.clone()))?;
+            if &now != old {
+                bail!(
+                    "{}: changed while re-sealing; nothing written",
+                    path.display()
+                );
+            }
+        }
+        let outputs: Vec<(PathBuf, Vec<u8>)> = writes
+            .into_iter()
+            .map(|(path, _, new)| (path, new))
+            .collect();
+        io::write_all(&outputs)?;
+        written = outputs.len();
+    }
+    let verb = if plan.dry_run {
+        "to re-seal"
+    } else {
+        "re-sealed"
+    };
+    let count = plan.files.len();
     report.push_str(&format!(
-        "reseal: {resealed} {verb}, {current} up to date, {failed} failed; {written} of {} file{} written{}\n",
-        files.len(),
-        if files.len() == 1 { "" } else { "s" },
+        "reseal: {resealed} {verb}, {current} up to date, {failed} failed; {written} of {count} file{} written{}\n",
+        if count == 1 { "" } else { "s" },
         if failed > 0 {
             " (nothing is written when anything fails)"
-        } else if args.dry_run {
+        } else if plan.dry_run {
             " (--dry-run)"
         } else {
             ""
@@ -622,39 +435,203 @@ pub fn run(args: &ResealArgs) -> Result<bool> {
     Ok(failed == 0)
 }
 
+/// Counts and report lines of a run.
+struct Tally<'a> {
+    newest: &'a KeyId,
+    resealed: usize,
+    current: usize,
+    report: String,
+}
+
+impl Tally<'_> {
+    /// Reports one item: `Ok(Some)` with the re-sealed object, `Ok(None)` when it stays as it
+    /// is, `Err` when it failed.
+    fn item(
+        &mut self,
+        item: &Item,
+        needed: bool,
+        result: Option<Rotated>,
+    ) -> std::result::Result<Option<SealedSecret>, ()> {
+        let (place, old, newest) = (&item.place, &item.old, self.newest);
+        let object = match &item.object {
+            Ok((object, _)) => object,
+            Err(e) => {
+                self.report.push_str(&format!("{place}: FAILED: {e}\n"));
+                return Err(());
+            }
+        };
+        if !needed {
+            self.current += 1;
+            self.report
+                .push_str(&format!("{place}: {object}: up to date ({old})\n"));
+            return Ok(None);
+        }
+        match result {
+            None => {
+                self.resealed += 1;
+                self.report.push_str(&format!(
+                    "{place}: {object}: would re-seal ({old} -> key {newest})\n"
+                ));
+                Ok(None)
+            }
+            Some(Ok(mut new)) => {
+                // An upstream controller does not record the key: it used its newest, the one
+                // /v1/cert.pem served (a hint only).
+                new.metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .entry(ANNOTATION_KEY_IDS.to_owned())
+                    .or_insert_with(|| newest.as_str().to_owned());
+                self.resealed += 1;
+                self.report.push_str(&format!(
+                    "{place}: {object}: re-sealed ({old} -> key {newest})\n"
+                ));
+                Ok(Some(new))
+            }
+            Some(Err(message)) => {
+                self.report.push_str(&format!(
+                    "{place}: {object}: FAILED: {}\n",
+                    crate::one_line(&message)
+                ));
+                Err(())
+            }
+        }
+    }
+}
+
+/// Reads and splits one file, adding its SealedSecrets to `items`.
+fn read_file(path: &std::path::Path, items: &mut Vec<Item>) -> File {
+    let source = Source::File(path.to_path_buf());
+    let mut file = File {
+        path: path.to_path_buf(),
+        text: String::new(),
+        format: Format::Yaml,
+        parts: Vec::new(),
+        error: None,
+    };
+    match io::read_source_text(&source) {
+        Ok(text) => file.text = text,
+        Err(e) => {
+            file.error = Some(crate::one_line(&format!("{e:#}")));
+            return file;
+        }
+    }
+    file.format = detect_format(&file.text);
+    let spans = match split_spans(&file.text) {
+        Ok(s) => s,
+        Err(e) => {
+            file.error = Some(format!("{source}: {e}"));
+            return file;
+        }
+    };
+    let json = file.format == Format::Json;
+    let mut number = 0;
+    for span in spans {
+        let range = span.start..span.end;
+        let doc_text = &file.text[range.clone()];
+        let docs = match sealant_api::parse_stream(doc_text) {
+            Ok(d) => d,
+            Err(e) => {
+                number += 1;
+                // Not an object this command understands: keep it, but fail the file if it
+                // could be a SealedSecret.
+                let part = if doc_text.contains(sealant_api::KIND) {
+                    Part::Broken(format!("{source}: document {number}: FAILED: {e}\n"))
+                } else {
+                    Part::Keep
+                };
+                file.parts.push((range, part));
+                continue;
+            }
+        };
+        if !docs.is_empty() || (json && !doc_text.trim().is_empty()) || doc_text.starts_with("---")
+        {
+            number += 1;
+        }
+        let place = format!("{source}: document {number}");
+        let mut item = |place: String, value: &Value| {
+            let object = sealant_api::sealed_secret_from_value(value)
+                .map(|ss| {
+                    let object = format!(
+                        "{}/{}",
+                        ss.metadata.namespace.as_deref().unwrap_or_default(),
+                        ss.metadata.name.as_deref().unwrap_or_default()
+                    );
+                    (object, ss)
+                })
+                .map_err(|e| e.to_string());
+            let old = match &object {
+                Ok((_, ss)) => old_keys(ss),
+                Err(_) => String::new(),
+            };
+            items.push(Item {
+                place,
+                object,
+                value: value.clone(),
+                old,
+            });
+            items.len() - 1
+        };
+        let part = match docs.as_slice() {
+            [doc] if doc.list_item.is_none() && is_sealed_secret(&doc.value) => {
+                Part::Single(item(place, &doc.value))
+            }
+            docs => {
+                let members: Vec<(usize, usize)> = docs
+                    .iter()
+                    .filter(|doc| is_sealed_secret(&doc.value))
+                    .filter_map(|doc| {
+                        let index = doc.list_item?;
+                        Some((index, item(format!("{place} items[{index}]"), &doc.value)))
+                    })
+                    .collect();
+                if members.is_empty() {
+                    Part::Keep
+                } else {
+                    Part::List(members)
+                }
+            }
+        };
+        file.parts.push((range, part));
+    }
+    file
+}
+
+/// `key a,b`, or `unrecorded key`.
+fn old_keys(ss: &SealedSecret) -> String {
+    let empty = Default::default();
+    let ids: Vec<String> =
+        key_ids_from_annotations(ss.metadata.annotations.as_ref().unwrap_or(&empty))
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+    if ids.is_empty() {
+        "unrecorded key".to_owned()
+    } else {
+        format!("key {}", ids.join(","))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn yaml_spans_and_replacement_keep_comments() {
+    fn yaml_and_json_spans_cover_the_text() {
         let text = "# head\napiVersion: v1\nkind: ConfigMap\n---\n# about db\nkind: SealedSecret\nx: 1\n# trailing\n--- # third\nkind: Other\n";
         let spans = split_spans(text).unwrap();
         assert_eq!(spans.len(), 3);
-        let second = &text[spans[1].start..spans[1].end];
         assert_eq!(
-            second,
+            &text[spans[1].start..spans[1].end],
             "---\n# about db\nkind: SealedSecret\nx: 1\n# trailing\n"
-        );
-        assert_eq!(
-            replace_yaml(second, "---\nkind: SealedSecret\nx: 2\n"),
-            "---\n# about db\nkind: SealedSecret\nx: 2\n# trailing\n"
         );
         let joined: String = spans.iter().map(|s| &text[s.start..s.end]).collect();
         assert_eq!(joined, text);
-    }
 
-    #[test]
-    fn json_spans_and_replacement() {
         let text = "{\"a\": 1}\n  {\"b\": 2}\n";
         let spans = split_spans(text).unwrap();
         assert_eq!(spans.len(), 3);
-        let second = &text[spans[1].start..spans[1].end];
-        assert_eq!(second, "\n  {\"b\": 2}");
-        assert_eq!(
-            replace_json(second, "{\n  \"b\": 3\n}\n"),
-            "\n  {\n  \"b\": 3\n}"
-        );
+        assert_eq!(&text[spans[1].start..spans[1].end], "\n  {\"b\": 2}");
         assert!(split_spans("{\"a\": ").is_err());
     }
 }

@@ -1,24 +1,30 @@
 //! `sealant seal`: Secret manifests (or one raw value) into SealedSecrets.
+//!
+//! The arguments are resolved once into a [`SealPlan`] (the input, the certificates, the
+//! options and where the output goes), which [`run`] carries out; `sealant kubeseal` builds the
+//! same plan from kubeseal's flags.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
-use k8s_openapi::api::core::v1::Secret;
-use sealant_api::{Document, SealOptions, SealedSecret};
+use sealant_api::{Format, SealOptions};
 use sealant_crypto::{Certificate, Scope};
 
 use crate::OutputFormat;
 use crate::certsrc::resolve_cert;
-use crate::io::{self, Source, WriteOptions};
+use crate::io::{self, Source};
+use crate::manifest::{locate_err, output_format, read_secrets};
+use crate::multi::OutDir;
+use crate::bulk;
 
-/// Namespace for inputs without one when `-n` is not given (no kubeconfig handling yet).
+/// Namespace for inputs without one when `-n` is not given (never the kubeconfig's).
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 pub const EXAMPLES: &str = "\
 Examples:
   # Seal a Secret manifest; the output is a SealedSecret (YAML by default)
-  sealant seal --cert cert.pem -f secret.yaml -w sealed-secret.yaml
+  sealant seal --cert cert.pem secret.yaml -w sealed-secret.yaml
 
   # From stdin, with the certificate served by the controller, as JSON
   kubectl create secret generic db --from-literal=password=hunter2 --dry-run=client -o yaml \\
@@ -27,24 +33,28 @@ Examples:
   # Seal for any name in namespace prod (namespace-wide scope)
   sealant seal --cert cert.pem --scope namespace-wide -n prod -f secret.yaml
 
-  # Add or replace items of an existing SealedSecret file in place
+  # Add or replace items of an existing SealedSecret file in place (comments are kept)
   sealant seal --cert cert.pem --merge-into sealed-secret.yaml -f new-items.yaml
 
   # Seal one value (printed as base64 without a trailing newline)
   printf %s 'hunter2' | sealant seal --cert cert.pem --raw -n prod --name db
   sealant seal --cert cert.pem --raw --scope cluster-wide --from-file ./token.txt
 
-The certificate can also be given in SEALANT_CERT. Input documents are read from -f (or stdin)
-as a YAML stream or concatenated JSON objects; each Secret gives one SealedSecret, and nothing
-is written unless all of them succeed.";
+The certificate can also be given in SEALANT_CERT. Input documents are read from FILE (or -f,
+or stdin) as a YAML stream or concatenated JSON objects; each Secret gives one SealedSecret,
+and nothing is written unless all of them succeed.";
 
 /// Arguments of `sealant seal`.
 #[derive(Debug, Args)]
 pub struct SealArgs {
-    /// Certificate to seal with: a PEM file, or an http(s):// URL (e.g. the controller's
-    /// /v1/cert.pem). Expired certificates are refused. kubeseal's SEALED_SECRETS_CERT is also
-    /// read.
-    /// Repeat `--cert` (with --out-dir) to seal for several clusters in one run.
+    /// Input Secret manifest(s), as -f; `-` or neither reads stdin.
+    #[arg(value_name = "FILE", conflicts_with_all = ["file", "raw"])]
+    pub input: Option<PathBuf>,
+
+    /// Certificate to seal with: a PEM file, a file:// URL, or an http(s):// URL (e.g. the
+    /// controller's /v1/cert.pem). Expired certificates are refused. kubeseal's
+    /// SEALED_SECRETS_CERT is also read. Repeat it (with --out-dir) to seal for several
+    /// clusters in one run.
     #[arg(
         long,
         env = "SEALANT_CERT",
@@ -78,7 +88,7 @@ pub struct SealArgs {
     pub out: Option<PathBuf>,
 
     /// Scope: where the sealed values may be unsealed [default: the input's scope annotation,
-    /// else strict].
+    /// else strict]. Given, it always wins over the input's annotation.
     #[arg(long, value_enum)]
     pub scope: Option<CliScope>,
 
@@ -97,7 +107,8 @@ pub struct SealArgs {
     pub allow_empty_data: bool,
 
     /// Seal the input's items into this existing SealedSecret file and rewrite it in place
-    /// (other items are kept byte-identical; the file keeps its YAML or JSON format).
+    /// (other items and comments are kept byte-identical; the file keeps its YAML or JSON
+    /// format).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["out", "raw"])]
     pub merge_into: Option<PathBuf>,
 
@@ -147,199 +158,168 @@ impl From<CliScope> for Scope {
     }
 }
 
-pub fn run(args: &SealArgs) -> Result<()> {
-    if args.cert.len() > 1 || args.out_dir.is_some() {
-        return crate::multi::run(args);
-    }
-    // No --cert: the controller's certificate through the kubeconfig (or its cached copy).
-    let cert_flag = args.cert.first().map(String::as_str);
-    let cluster = &args.cluster;
-    crate::certsrc::require_source(cert_flag, cluster);
-    if args.raw {
-        return run_raw(args, cert_flag, cluster);
-    }
-    let source = Source::from_arg(args.file.as_deref());
-    let text = io::read_source_text(&source)?;
-    let secrets = read_secrets(&source, &text)?;
-    let cert = resolve_cert(cert_flag, cluster)?;
-    let opts = seal_options(args);
-
-    if let Some(target) = &args.merge_into {
-        return merge(args, target, &source, &secrets, &cert, &opts);
-    }
-
-    let format = output_format(args.format, args.out.as_deref());
-    let mut out = String::new();
-    for (doc, secret) in &secrets {
-        let ss = sealant_api::seal_secret(secret, &cert, &opts)
-            .map_err(|e| locate_err(&source, doc, secrets.len(), e))?;
-        out.push_str(&render(&ss, format, &source)?);
-    }
-    io::emit(args.out.as_deref(), out.as_bytes())
+/// What a `seal` run does, with everything resolved: certificates loaded, formats decided.
+pub struct SealPlan {
+    /// Where the Secret manifests (or, for `Raw`, the value) come from.
+    pub input: Source,
+    /// Scope, name, namespace and empty-data handling.
+    pub options: SealOptions,
+    /// kubeseal mode was given `--scope strict`, which (as in kubeseal) does not override an
+    /// input's scope annotation: say so when it happens.
+    pub strict_ignored: bool,
+    /// What to make and where it goes.
+    pub action: SealAction,
 }
 
-pub(crate) fn seal_options(args: &SealArgs) -> SealOptions {
-    SealOptions {
-        scope: args.scope.map(Scope::from),
-        name: args.name.clone(),
-        namespace: args.namespace.clone(),
-        default_namespace: DEFAULT_NAMESPACE.to_owned(),
-        allow_empty_data: args.allow_empty_data,
-    }
+/// The output of a `seal` run.
+pub enum SealAction {
+    /// The SealedSecrets, to stdout or a file.
+    Print {
+        cert: Certificate,
+        format: Format,
+        out: Option<PathBuf>,
+    },
+    /// The items sealed into an existing SealedSecret file (`format`: rewrite in another one).
+    Merge {
+        cert: Certificate,
+        target: PathBuf,
+        format: Option<Format>,
+    },
+    /// One value, as base64.
+    Raw {
+        cert: Certificate,
+        out: Option<PathBuf>,
+    },
+    /// One file per certificate and Secret under a directory.
+    OutDir(OutDir),
 }
 
-/// `-o` if given; else JSON for a `-w` file named `*.json`; else YAML.
-pub(crate) fn output_format(
-    explicit: Option<OutputFormat>,
-    out: Option<&Path>,
-) -> sealant_api::Format {
-    let by_extension = out
-        .and_then(Path::extension)
-        .filter(|e| e.eq_ignore_ascii_case("json"))
-        .map(|_| OutputFormat::Json);
-    explicit
-        .or(by_extension)
-        .unwrap_or(OutputFormat::Yaml)
-        .into()
-}
-
-fn render(ss: &SealedSecret, format: sealant_api::Format, source: &Source) -> Result<String> {
-    sealant_api::render(ss, format).map_err(|e| anyhow!("{source}: {e}"))
-}
-
-/// Where an object came from, for messages: `file`, or `file: document N` (plus the `List`
-/// item) when the input held more than one object.
-pub fn doc_name(source: &Source, doc: &Document, count: usize) -> String {
-    match (count, doc.list_item) {
-        (0 | 1, _) => source.to_string(),
-        (_, None) => format!("{source}: document {}", doc.number),
-        (_, Some(i)) => format!("{source}: document {}: items[{i}]", doc.number),
-    }
-}
-
-/// `file: <error>`; errors that already name their document are not located twice.
-pub fn locate_err(
-    source: &Source,
-    doc: &Document,
-    count: usize,
-    err: sealant_api::Error,
-) -> anyhow::Error {
-    match err {
-        err @ sealant_api::Error::Document { .. } => anyhow!("{source}: {}", doc.locate(err)),
-        other => anyhow!("{}: {other}", doc_name(source, doc, count)),
-    }
-}
-
-/// Parses the input stream; errors name the file.
-pub fn read_stream(source: &Source, text: &str, what: &str) -> Result<Vec<Document>> {
-    let docs = sealant_api::parse_stream(text).map_err(|e| anyhow!("{source}: {e}"))?;
-    if docs.is_empty() {
-        bail!("{source}: no {what} found: the input holds no YAML or JSON object");
-    }
-    Ok(docs)
-}
-
-/// Parses the input stream into Secrets; errors name the file and document.
-pub(crate) fn read_secrets(source: &Source, text: &str) -> Result<Vec<(Document, Secret)>> {
-    let docs = read_stream(source, text, "Secrets")?;
-    docs.into_iter()
-        .map(|doc| {
-            let secret = doc.to_secret().map_err(|e| anyhow!("{source}: {e}"))?;
-            Ok((doc, secret))
-        })
-        .collect()
-}
-
-fn merge(
-    args: &SealArgs,
-    target: &Path,
-    source: &Source,
-    secrets: &[(Document, Secret)],
-    cert: &Certificate,
-    opts: &SealOptions,
-) -> Result<()> {
-    let target_source = Source::File(target.to_path_buf());
-    let text = io::read_source_text(&target_source)?;
-    let detected = if text.trim_start().starts_with('{') {
-        sealant_api::Format::Json
-    } else {
-        sealant_api::Format::Yaml
-    };
-    let docs = read_stream(&target_source, &text, "SealedSecret")?;
-    let [doc] = docs.as_slice() else {
-        bail!(
-            "{target_source}: expected exactly one SealedSecret to merge into, found {} objects",
-            docs.len()
-        );
-    };
-    let mut ss = doc
-        .to_sealed_secret()
-        .map_err(|e| anyhow!("{target_source}: {e}"))?;
-    for (doc, secret) in secrets {
-        sealant_api::merge_into(&mut ss, secret, cert, opts).map_err(|e| match e {
-            e @ (sealant_api::Error::MergeTarget(_)
-            | sealant_api::Error::MergeScopeConflict { .. }) => {
-                anyhow!("{target_source}: {e}")
+impl SealArgs {
+    /// Resolves the arguments: reads the certificates (fetching the controller's when there is
+    /// no `--cert`) and decides formats and targets.
+    pub fn plan(&self) -> Result<SealPlan> {
+        let input = match &self.from_file {
+            Some(spec) => Source::from_arg(Some(&raw_value_path(spec))),
+            None => Source::from_arg(self.input.as_deref().or(self.file.as_deref())),
+        };
+        let options = SealOptions {
+            scope: self.scope.map(Scope::from),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            default_namespace: DEFAULT_NAMESPACE.to_owned(),
+            allow_empty_data: self.allow_empty_data,
+        };
+        let action = if self.cert.len() > 1 || self.out_dir.is_some() {
+            let Some(dir) = &self.out_dir else {
+                anyhow::bail!(
+                    "--cert given {} times: sealing for several clusters needs --out-dir DIR (and optionally --out-template)",
+                    self.cert.len()
+                );
+            };
+            let format = output_format(self.format, None);
+            SealAction::OutDir(OutDir::new(&self.cert, dir, &self.out_template, format)?)
+        } else {
+            let flag = self.cert.first().map(String::as_str);
+            crate::certsrc::require_source(flag, &self.cluster)?;
+            let cert = resolve_cert(flag, &self.cluster)?;
+            if self.raw {
+                SealAction::Raw {
+                    cert,
+                    out: self.out.clone(),
+                }
+            } else if let Some(target) = &self.merge_into {
+                SealAction::Merge {
+                    cert,
+                    target: target.clone(),
+                    format: self.format.map(Format::from),
+                }
+            } else {
+                SealAction::Print {
+                    cert,
+                    format: output_format(self.format, self.out.as_deref()),
+                    out: self.out.clone(),
+                }
             }
-            other => locate_err(source, doc, secrets.len(), other),
-        })?;
+        };
+        Ok(SealPlan {
+            input,
+            options,
+            strict_ignored: false,
+            action,
+        })
     }
-    let format = args.format.map_or(detected, Into::into);
-    let mut out = render(&ss, format, &target_source)?;
-    // Keep the diff minimal: no `---` line added to a YAML file that had none.
-    if format == sealant_api::Format::Yaml
-        && !starts_with_document_marker(&text)
-        && let Some(body) = out.strip_prefix("---\n")
-    {
-        out = body.to_owned();
-    }
-    io::write_atomic(target, out.as_bytes(), WriteOptions::REPLACE)
 }
 
-/// Whether the first line that is not blank or a comment is a `---` document marker.
-fn starts_with_document_marker(text: &str) -> bool {
-    text.lines()
-        .map(str::trim_end)
-        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .is_some_and(|l| l == "---" || l.starts_with("--- "))
+/// Carries out a plan: nothing is written unless every object succeeded.
+pub fn run(plan: &SealPlan) -> Result<()> {
+    if let SealAction::Raw { cert, out } = &plan.action {
+        return run_raw(plan, cert, out.as_deref());
+    }
+    let source = &plan.input;
+    let text = io::read_source_text(source)?;
+    let secrets = read_secrets(source, &text)?;
+    if plan.strict_ignored {
+        for (_, secret) in &secrets {
+            let declared = secret
+                .metadata
+                .annotations
+                .as_ref()
+                .map_or(Scope::Strict, sealant_api::scope_from_annotations);
+            if declared != Scope::Strict {
+                io::note(&format!(
+                    "warning: {source}: --scope strict does not override the input's {declared} annotation in kubeseal mode (as kubeseal); `sealant seal --scope strict` does"
+                ));
+            }
+        }
+    }
+    match &plan.action {
+        SealAction::Print { cert, format, out } => {
+            let rendered = bulk::try_map("seal", &secrets, |(doc, secret)| {
+                let ss = sealant_api::seal_secret(secret, cert, &plan.options)
+                    .map_err(|e| locate_err(source, doc, secrets.len(), e))?;
+                sealant_api::render(&ss, *format).map_err(|e| anyhow!("{source}: {e}"))
+            })?;
+            io::emit(out.as_deref(), rendered.concat().as_bytes())
+        }
+        SealAction::Merge {
+            cert,
+            target,
+            format,
+        } => crate::merge::run(target, *format, source, &secrets, cert, &plan.options),
+        SealAction::OutDir(out_dir) => out_dir.seal(source, &secrets, &plan.options),
+        SealAction::Raw { .. } => unreachable!("handled above"),
+    }
 }
 
-fn run_raw(
-    args: &SealArgs,
-    cert_flag: Option<&str>,
-    cluster: &crate::kubecfg::ClusterArgs,
-) -> Result<()> {
-    let (source, value) = match &args.from_file {
-        Some(spec) => {
-            let source = Source::from_arg(Some(&raw_value_path(spec)));
-            let value = io::read_source(&source)?;
-            (source, value)
-        }
-        None => {
-            let source = Source::Stdin;
-            let value = io::read_source(&source)?;
-            (source, value)
-        }
-    };
-    let cert = resolve_cert(cert_flag, cluster)?;
-    let scope = args.scope.map_or(Scope::Strict, Scope::from);
-    let namespace = match (&args.namespace, scope) {
+fn run_raw(plan: &SealPlan, cert: &Certificate, out: Option<&Path>) -> Result<()> {
+    let source = &plan.input;
+    let value = io::read_source(source)?;
+    let opts = &plan.options;
+    let scope = opts.scope.unwrap_or(Scope::Strict);
+    let namespace = match (&opts.namespace, scope) {
         (_, Scope::ClusterWide) => String::new(),
         (Some(ns), _) => ns.clone(),
-        (None, _) => DEFAULT_NAMESPACE.to_owned(),
+        (None, _) => opts.default_namespace.clone(),
     };
     let name = match scope {
-        Scope::Strict => args.name.clone().unwrap_or_default(),
+        Scope::Strict => opts.name.clone().unwrap_or_default(),
         _ => String::new(),
     };
-    let sealed = sealant_api::seal_raw(&value, &cert, scope, &namespace, &name)
+    if value.len() > sealant_api::MAX_SECRET_DATA_BYTES {
+        anyhow::bail!(
+            "{source}: the value is {} bytes, more than the {} bytes (1 MiB) Kubernetes allows in a Secret's data",
+            value.len(),
+            sealant_api::MAX_SECRET_DATA_BYTES
+        );
+    }
+    let sealed = sealant_api::seal_raw(&value, cert, scope, &namespace, &name)
         .map_err(|e| anyhow!("{source}: {e}"))?;
-    io::emit(args.out.as_deref(), sealed.as_bytes())
+    io::emit(out, sealed.as_bytes())
 }
 
 /// `--from-file` takes `PATH` or kubeseal's `KEY=PATH` (the key is ignored). An existing file
 /// named literally wins over the `KEY=PATH` reading.
-fn raw_value_path(spec: &str) -> PathBuf {
+pub fn raw_value_path(spec: &str) -> PathBuf {
     let literal = Path::new(spec);
     if literal.exists() {
         return literal.to_path_buf();
@@ -353,26 +333,6 @@ fn raw_value_path(spec: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn format_defaults() {
-        use sealant_api::Format;
-        assert_eq!(output_format(None, None), Format::Yaml);
-        assert_eq!(output_format(None, Some(Path::new("x.json"))), Format::Json);
-        assert_eq!(output_format(None, Some(Path::new("x.yml"))), Format::Yaml);
-        assert_eq!(
-            output_format(Some(OutputFormat::Yaml), Some(Path::new("x.JSON"))),
-            Format::Yaml
-        );
-    }
-
-    #[test]
-    fn document_marker() {
-        assert!(starts_with_document_marker("---\napiVersion: x\n"));
-        assert!(starts_with_document_marker("# c\n\n--- # x\na: b\n"));
-        assert!(!starts_with_document_marker("apiVersion: x\n---\n"));
-        assert!(!starts_with_document_marker(""));
-    }
 
     #[test]
     fn from_file_key_syntax() {

@@ -8,8 +8,9 @@ use sealant_api::{UnsealOptions, render_secret};
 use sealant_crypto::Keyring;
 
 use crate::OutputFormat;
+use crate::bulk;
 use crate::io::{self, Source};
-use crate::seal::{doc_name, read_stream};
+use crate::manifest::{doc_name, read_stream};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -60,32 +61,51 @@ pub struct UnsealArgs {
     pub accept_deprecated_v1_data: bool,
 }
 
-pub fn run(args: &UnsealArgs) -> Result<()> {
-    let keyring = load_keyring(&args.keys)?;
-    let source = Source::from_arg(args.file.as_deref());
-    let text = io::read_source_text(&source)?;
-    let docs = read_stream(&source, &text, "SealedSecrets")?;
-    let opts = UnsealOptions {
-        accept_v1_data: args.accept_deprecated_v1_data,
-    };
-    let mut out = String::new();
-    for doc in &docs {
-        let name = doc_name(&source, doc, docs.len());
+/// What an `unseal` run does: keys loaded, input and format decided.
+pub struct UnsealPlan {
+    /// The private keys.
+    pub keyring: Keyring,
+    /// The SealedSecrets.
+    pub input: Source,
+    /// Output format.
+    pub format: sealant_api::Format,
+    /// Whether the deprecated v1 format is accepted.
+    pub options: UnsealOptions,
+}
+
+impl UnsealArgs {
+    /// Loads the keys.
+    pub fn plan(&self) -> Result<UnsealPlan> {
+        Ok(UnsealPlan {
+            keyring: load_keyring(&self.keys)?,
+            input: Source::from_arg(self.file.as_deref()),
+            format: self.format.into(),
+            options: UnsealOptions {
+                accept_v1_data: self.accept_deprecated_v1_data,
+            },
+        })
+    }
+}
+
+/// Unseals every object (on all cores) and prints the Secrets in input order, or nothing.
+pub fn run(plan: &UnsealPlan) -> Result<()> {
+    let source = &plan.input;
+    let text = io::read_source_text(source)?;
+    let docs = read_stream(source, &text, "SealedSecrets")?;
+    let rendered = bulk::try_map("unseal", &docs, |doc| {
+        let name = doc_name(source, doc, docs.len());
         let ss = doc
             .to_sealed_secret()
             .map_err(|e| anyhow!("{source}: {e}"))?;
-        let unsealed =
-            sealant_api::unseal(&ss, &keyring, &opts).map_err(|e| anyhow!("{name}: {e}"))?;
-        out.push_str(
-            &render_secret(&unsealed.secret, args.format.into())
-                .map_err(|e| anyhow!("{name}: {e}"))?,
-        );
-    }
-    io::write_stdout(out.as_bytes())
+        let unsealed = sealant_api::unseal(&ss, &plan.keyring, &plan.options)
+            .map_err(|e| anyhow!("{name}: {e}"))?;
+        render_secret(&unsealed.secret, plan.format).map_err(|e| anyhow!("{name}: {e}"))
+    })?;
+    io::write_stdout(rendered.concat().as_bytes())
 }
 
 /// Reads every key file into one keyring; errors name the file.
-pub(crate) fn load_keyring(paths: &[PathBuf]) -> Result<Keyring> {
+pub fn load_keyring(paths: &[PathBuf]) -> Result<Keyring> {
     let mut keyring = Keyring::new();
     for path in paths {
         let source = Source::from_arg(Some(path));

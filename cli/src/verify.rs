@@ -2,21 +2,23 @@
 //! `/v1/verify`), offline with certificates (key ids and the sealed-for fingerprint, no private
 //! key), or offline with private keys (full decryption). Never prints a secret value.
 
-use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use sealant_api::{
-    Document, SealedForCheck, SealedSecret, UnsealOptions, check_sealed_for,
+    SealedForCheck, SealedSecret, UnsealOptions, check_sealed_data, check_sealed_for,
     key_ids_from_annotations, scope_from_annotations, unseal_values_only,
 };
 use sealant_crypto::{KeyId, Keyring, Scope};
 
+use crate::bulk;
 use crate::certsrc::resolve;
 use crate::io::{self, Source};
 use crate::kubecfg::{Cluster, ClusterArgs, status_message};
+use crate::manifest::{collect_files, is_sealed_secret, locate};
+use crate::progress::Progress;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -33,8 +35,8 @@ Examples:
   sealant verify --cert cert.pem --strict $(git diff --cached --name-only -- '*.yaml')
 
 One line per SealedSecret (file, document, namespace/name, result) and a summary. Directories
-are searched for .yaml, .yml and .json files; other kinds of objects are skipped. Exit code 0:
-all OK; 1: any failure (or, with --strict, any object that could not be checked); 2: usage.";
+are searched for .yaml, .yml and .json files; other kinds of objects are skipped. The command
+fails when any object failed (with --strict, also when any could not be checked).";
 
 /// Arguments of `sealant verify`.
 #[derive(Debug, Args)]
@@ -44,7 +46,8 @@ pub struct VerifyArgs {
     pub paths: Vec<PathBuf>,
 
     /// Check offline against these certificates (PEM files or URLs; repeat the flag to accept
-    /// older keys of the same cluster): key ids and the sealed-for fingerprint, no private key.
+    /// older keys of the same cluster): key ids, the sealed-for fingerprint and each value's
+    /// structure, no private key.
     #[arg(long, value_name = "PATH|URL", conflicts_with = "keys")]
     pub cert: Vec<String>,
 
@@ -85,35 +88,37 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A certificate accepted by an offline check: its key id and modulus size in bytes.
+#[derive(Clone, Debug)]
+pub struct AcceptedKey {
+    /// The key id.
+    pub id: KeyId,
+    /// RSA modulus size in bytes (the length of a sealed value's RSA part).
+    pub modulus_len: usize,
+}
+
 /// How objects are checked.
 pub enum Checker {
     /// `POST /v1/verify` through the API server.
     Online(Box<Cluster>),
-    /// Key ids and the sealed-for fingerprint against these accepted key ids.
-    Certs(Vec<KeyId>),
+    /// Key ids, the sealed-for fingerprint and the values' structure, against these keys.
+    Certs(Vec<AcceptedKey>),
     /// Full decryption.
     Keys(Keyring, UnsealOptions),
 }
 
-impl Checker {
-    /// Checks one SealedSecret; `raw` is the object as read (sent as-is to the controller).
-    /// An error means the check itself could not run (cluster unreachable).
-    pub fn check(&self, ss: &SealedSecret, raw: &serde_json::Value) -> Result<Outcome> {
-        match self {
-            Checker::Online(cluster) => verify_online(cluster, raw),
-            Checker::Certs(accepted) => Ok(check_offline(ss, accepted)),
-            Checker::Keys(keyring, opts) => Ok(match unseal_values_only(ss, keyring, opts) {
-                Ok(out) => Outcome::Ok(format!(
-                    "unseals with key {}",
-                    out.key_ids
-                        .iter()
-                        .map(KeyId::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                Err(e) => Outcome::Failed(e.to_string()),
-            }),
-        }
+/// Decrypts with the keys (values are never kept or printed).
+fn check_with_keys(ss: &SealedSecret, keyring: &Keyring, opts: &UnsealOptions) -> Outcome {
+    match unseal_values_only(ss, keyring, opts) {
+        Ok(out) => Outcome::Ok(format!(
+            "unseals with key {}",
+            out.key_ids
+                .iter()
+                .map(KeyId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Err(e) => Outcome::Failed(e.to_string()),
     }
 }
 
@@ -145,9 +150,11 @@ pub fn verify_online(cluster: &Cluster, raw: &serde_json::Value) -> Result<Outco
 }
 
 /// The private-key-free checks: key ids recorded in [`sealant_api::ANNOTATION_KEY_IDS`] among
-/// `accepted`, and [`sealant_api::ANNOTATION_SEALED_FOR`] matching the current name, namespace
-/// and scope; plus well-formed values.
-pub fn check_offline(ss: &SealedSecret, accepted: &[KeyId]) -> Outcome {
+/// `accepted`; every value well-formed for the key that sealed it (base64, a length prefix equal
+/// to the certificate's modulus size, at least `2 + k + 16` bytes) and all of them within a
+/// Secret's size limit; and [`sealant_api::ANNOTATION_SEALED_FOR`] matching the current name,
+/// namespace and scope.
+pub fn check_offline(ss: &SealedSecret, accepted: &[AcceptedKey]) -> Outcome {
     let empty = Default::default();
     let top = ss.metadata.annotations.as_ref().unwrap_or(&empty);
     let namespace = ss.metadata.namespace.as_deref().unwrap_or_default();
@@ -155,23 +162,18 @@ pub fn check_offline(ss: &SealedSecret, accepted: &[KeyId]) -> Outcome {
     if name.is_empty() {
         return Outcome::Failed("metadata.name is missing".to_owned());
     }
-    if scope_from_annotations(top) != Scope::ClusterWide && namespace.is_empty() {
+    let declared = scope_from_annotations(top);
+    if declared != Scope::ClusterWide && namespace.is_empty() {
         return Outcome::Failed(
             "metadata.namespace is missing: the values were sealed for a namespace".to_owned(),
         );
     }
-    for (item, value) in &ss.spec.encrypted_data {
-        match sealant_crypto::decode_value(value) {
-            Ok(bytes) if bytes.len() > 2 + 16 => {}
-            Ok(_) => return Outcome::Failed(format!("item {item:?}: too short to be sealed")),
-            Err(_) => {
-                return Outcome::Failed(format!("item {item:?}: not valid standard base64"));
-            }
-        }
-    }
 
     let ids = key_ids_from_annotations(top);
-    let unknown: Vec<&KeyId> = ids.iter().filter(|id| !accepted.contains(id)).collect();
+    let unknown: Vec<&KeyId> = ids
+        .iter()
+        .filter(|id| !accepted.iter().any(|a| &a.id == *id))
+        .collect();
     if !unknown.is_empty() {
         let list = |v: &mut dyn Iterator<Item = &KeyId>| {
             v.map(KeyId::as_str).collect::<Vec<_>>().join(", ")
@@ -180,16 +182,28 @@ pub fn check_offline(ss: &SealedSecret, accepted: &[KeyId]) -> Outcome {
             "sealed with key {}, not with the key of the given certificate ({}): sealed for another \
              cluster, or with an older key (pass each certificate with --cert, or run `sealant reseal`)",
             list(&mut unknown.into_iter()),
-            list(&mut accepted.iter())
+            list(&mut accepted.iter().map(|a| &a.id))
         ));
     }
+    // The modulus sizes a value may have: those of the recorded keys, else of any given one.
+    let sizes: Vec<usize> = accepted
+        .iter()
+        .filter(|a| ids.is_empty() || ids.contains(&a.id))
+        .map(|a| a.modulus_len)
+        .collect();
+    for (item, value) in &ss.spec.encrypted_data {
+        if let Err(why) = check_structure(value, &sizes) {
+            return Outcome::Failed(format!("item {item:?}: {why}"));
+        }
+    }
+    if let Err(e) = check_sealed_data(ss) {
+        return Outcome::Failed(e.to_string());
+    }
+
     let label = check_sealed_for(top, namespace, name);
     match label {
         SealedForCheck::Moved => {
-            return Outcome::Failed(format!(
-                "sealed for a different name or namespace than {namespace}/{name}: renamed or moved \
-                 after sealing (re-seal it from the Secret, or seal namespace-wide/cluster-wide)"
-            ));
+            return Outcome::Failed(moved_message(declared, namespace, name));
         }
         SealedForCheck::ScopeChanged {
             sealed_as,
@@ -225,154 +239,201 @@ pub fn check_offline(ss: &SealedSecret, accepted: &[KeyId]) -> Outcome {
     }
 }
 
-/// Files to read: explicit files as given (`-` is stdin), directories searched recursively
-/// (sorted; hidden entries and symbolic links to directories skipped) for `.yaml`, `.yml` and
-/// `.json` files.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<Source>> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            out.push(Source::Stdin);
-            continue;
-        }
-        let meta =
-            std::fs::metadata(path).map_err(|e| anyhow!("{}: cannot open: {e}", path.display()))?;
-        if meta.is_dir() {
-            walk(path, &mut out, 0)?;
-        } else {
-            out.push(Source::File(path.clone()));
-        }
+/// What a sealed-for mismatch means for the scope the object declares.
+fn moved_message(declared: Scope, namespace: &str, name: &str) -> String {
+    match declared {
+        Scope::Strict => format!(
+            "sealed for a different name or namespace than {namespace}/{name}: renamed or moved \
+             after sealing, which a strict SealedSecret cannot be (re-seal it from the Secret; \
+             namespace-wide allows renames, cluster-wide also moves)"
+        ),
+        Scope::NamespaceWide => format!(
+            "sealed for a different namespace than {namespace}: moved to another namespace after \
+             sealing, which a namespace-wide SealedSecret cannot be (it may only be renamed; \
+             re-seal it for {namespace}, or cluster-wide)"
+        ),
+        Scope::ClusterWide => "sealed for a particular name or namespace, but its annotations \
+             now declare cluster-wide and its names changed: re-seal it cluster-wide"
+            .to_owned(),
     }
-    let mut seen = BTreeSet::new();
-    out.retain(|s| match s {
-        Source::File(p) => seen.insert(p.clone()),
-        Source::Stdin => true,
-    });
-    Ok(out)
 }
 
-const MAX_DEPTH: usize = 64;
-
-fn walk(dir: &Path, out: &mut Vec<Source>, depth: usize) -> Result<()> {
-    if depth > MAX_DEPTH {
-        bail!("{}: directories nested too deeply", dir.display());
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow!("{}: cannot read directory: {e}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            walk(&path, out, depth + 1)?;
-        } else if is_manifest(&path) && (kind.is_file() || path.is_file()) {
-            out.push(Source::File(path));
-        }
+/// The structure of one sealed value, without a key: standard base64, a 2-byte length prefix
+/// equal to the modulus size `k` of one of `sizes`, and at least `2 + k + 16` bytes.
+fn check_structure(value: &str, sizes: &[usize]) -> std::result::Result<(), String> {
+    let bytes = sealant_crypto::decode_value(value)
+        .map_err(|_| "not valid standard base64 (sealed values are padded standard base64)".to_owned())?;
+    let Some(prefix) = bytes.first_chunk::<2>().map(|p| usize::from(u16::from_be_bytes(*p))) else {
+        return Err(format!("{} bytes: too short to be a sealed value", bytes.len()));
+    };
+    let describe = |k: usize| format!("{}-bit", k * 8);
+    let Some(&k) = sizes.iter().find(|k| **k == prefix) else {
+        let want: Vec<String> = sizes.iter().map(|k| format!("{k} ({})", describe(*k))).collect();
+        return Err(format!(
+            "its length prefix says the RSA part is {prefix} bytes, but the certificate's key makes \
+             it {}: damaged, or sealed with another key",
+            want.join(" or ")
+        ));
+    };
+    let min = 2 + k + 16;
+    if bytes.len() < min {
+        return Err(format!(
+            "{} bytes, shorter than the {min} bytes (2 + {k} + 16) of any value sealed with a {} key: truncated",
+            bytes.len(),
+            describe(k)
+        ));
     }
     Ok(())
 }
 
-/// `.yaml`, `.yml` or `.json` (any case).
-pub fn is_manifest(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["yaml", "yml", "json"]
-            .iter()
-            .any(|x| e.eq_ignore_ascii_case(x))
-    })
+/// What a `verify` run does: the files found and how objects are checked.
+pub struct VerifyPlan {
+    /// The files (and stdin) to read.
+    pub files: Vec<Source>,
+    /// How each SealedSecret is checked.
+    pub checker: Checker,
+    /// Objects that cannot be checked count as failures.
+    pub strict: bool,
 }
 
-/// Whether a parsed document is a SealedSecret (by `kind`; `apiVersion` group checked when
-/// present).
-pub fn is_sealed_secret(value: &serde_json::Value) -> bool {
-    let kind = value.get("kind").and_then(|k| k.as_str());
-    let group_ok = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .is_none_or(|v| v.starts_with("bitnami.com/"));
-    kind == Some(sealant_api::KIND) && group_ok
-}
-
-/// `file: document N[: items[i]]`.
-pub fn locate(source: &Source, doc: &Document) -> String {
-    match doc.list_item {
-        None => format!("{source}: document {}", doc.number),
-        Some(i) => format!("{source}: document {}: items[{i}]", doc.number),
+impl VerifyArgs {
+    /// Finds the files and loads keys or certificates (or prepares the cluster client).
+    pub fn plan(&self) -> Result<VerifyPlan> {
+        let files = collect_files(&self.paths)?;
+        let checker = if !self.keys.is_empty() {
+            let keyring = crate::unseal::load_keyring(&self.keys)?;
+            Checker::Keys(
+                keyring,
+                UnsealOptions {
+                    accept_v1_data: self.accept_deprecated_v1_data,
+                },
+            )
+        } else if !self.cert.is_empty() {
+            let mut accepted = Vec::new();
+            for spec in &self.cert {
+                let cert = resolve(Some(spec), &self.cluster, false)?.cert;
+                accepted.push(AcceptedKey {
+                    id: cert.key_id().clone(),
+                    modulus_len: cert.public_key().modulus_len(),
+                });
+            }
+            Checker::Certs(accepted)
+        } else {
+            Checker::Online(Box::new(Cluster::open(&self.cluster)?))
+        };
+        Ok(VerifyPlan {
+            files,
+            checker,
+            strict: self.strict,
+        })
     }
 }
 
-pub fn run(args: &VerifyArgs) -> Result<bool> {
-    let files = collect_files(&args.paths)?;
-    let checker = if !args.keys.is_empty() {
-        let keyring = crate::unseal::load_keyring(&args.keys)?;
-        Checker::Keys(
-            keyring,
-            UnsealOptions {
-                accept_v1_data: args.accept_deprecated_v1_data,
-            },
-        )
-    } else if !args.cert.is_empty() {
-        let mut accepted = Vec::new();
-        for spec in &args.cert {
-            let resolved = resolve(Some(spec), &args.cluster, false)?;
-            accepted.push(resolved.cert.key_id().clone());
-        }
-        Checker::Certs(accepted)
-    } else {
-        Checker::Online(Box::new(Cluster::open(&args.cluster)?))
-    };
+/// One line of the report, before checking.
+enum Entry {
+    /// A file that could not be read or parsed.
+    Unreadable(String),
+    /// A SealedSecret at `place`; `Err` when it is not a valid one.
+    Object {
+        place: String,
+        parsed: std::result::Result<(SealedSecret, serde_json::Value), String>,
+    },
+}
 
-    let (mut ok, mut failed, mut unchecked, mut skipped) = (0usize, 0usize, 0usize, 0usize);
-    let mut out = String::new();
-    for source in &files {
+/// Checks every SealedSecret (offline: on all cores) and prints one line each and a summary;
+/// `Ok(false)` when anything failed.
+pub fn run(plan: &VerifyPlan) -> Result<bool> {
+    let files = &plan.files;
+    let mut entries = Vec::new();
+    let mut skipped = 0usize;
+    for source in files {
         let docs = match io::read_source_text(source)
             .and_then(|text| sealant_api::parse_stream(&text).map_err(|e| anyhow!("{source}: {e}")))
         {
             Ok(docs) => docs,
             Err(e) => {
-                failed += 1;
-                out.push_str(&format!("FAILED: {}\n", crate::one_line(&format!("{e:#}"))));
+                entries.push(Entry::Unreadable(crate::one_line(&format!("{e:#}"))));
                 continue;
             }
         };
-        for doc in &docs {
+        for doc in docs {
             if !is_sealed_secret(&doc.value) {
                 skipped += 1;
                 continue;
             }
-            let place = locate(source, doc);
-            let outcome = match sealant_api::sealed_secret_from_value(&doc.value) {
-                Ok(ss) => {
-                    let object = format!(
-                        "{}/{}",
-                        ss.metadata.namespace.as_deref().unwrap_or_default(),
-                        ss.metadata.name.as_deref().unwrap_or_default()
-                    );
-                    (object, checker.check(&ss, &doc.value)?)
-                }
-                Err(e) => ("?".to_owned(), Outcome::Failed(e.to_string())),
-            };
-            match &outcome.1 {
-                Outcome::Ok(_) => ok += 1,
-                Outcome::Failed(_) => failed += 1,
-                Outcome::Unchecked(_) => unchecked += 1,
-            }
-            out.push_str(&format!(
-                "{place}: {}: {}\n",
-                outcome.0,
-                crate::one_line(&outcome.1.to_string())
-            ));
+            let place = locate(source, &doc);
+            let parsed = sealant_api::sealed_secret_from_value(&doc.value)
+                .map(|ss| (ss, doc.value))
+                .map_err(|e| e.to_string());
+            entries.push(Entry::Object { place, parsed });
         }
     }
+    let objects: Vec<&(SealedSecret, serde_json::Value)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Object { parsed: Ok(p), .. } => Some(p),
+            _ => None,
+        })
+        .collect();
+    let outcomes: Vec<Outcome> = match &plan.checker {
+        Checker::Online(cluster) => {
+            let progress = Progress::new("verify", objects.len());
+            let mut out = Vec::with_capacity(objects.len());
+            for (_, raw) in &objects {
+                out.push(verify_online(cluster, raw)?);
+                progress.inc();
+            }
+            out
+        }
+        Checker::Certs(accepted) => {
+            bulk::map("verify", &objects, |(ss, _)| check_offline(ss, accepted))
+        }
+        Checker::Keys(keyring, opts) => {
+            bulk::map("verify", &objects, |(ss, _)| check_with_keys(ss, keyring, opts))
+        }
+    };
+
+    let (mut ok, mut failed, mut unchecked) = (0usize, 0usize, 0usize);
+    let mut outcomes = outcomes.into_iter();
+    let mut out = String::new();
+    for entry in entries {
+        let (place, object, outcome) = match entry {
+            Entry::Unreadable(message) => {
+                failed += 1;
+                out.push_str(&format!("FAILED: {message}\n"));
+                continue;
+            }
+            Entry::Object {
+                place,
+                parsed: Ok((ss, _)),
+            } => {
+                let object = format!(
+                    "{}/{}",
+                    ss.metadata.namespace.as_deref().unwrap_or_default(),
+                    ss.metadata.name.as_deref().unwrap_or_default()
+                );
+                let outcome = outcomes
+                    .next()
+                    .ok_or_else(|| anyhow!("internal error: an outcome is missing"))?;
+                (place, object, outcome)
+            }
+            Entry::Object {
+                place,
+                parsed: Err(e),
+            } => (place, "?".to_owned(), Outcome::Failed(e)),
+        };
+        match &outcome {
+            Outcome::Ok(_) => ok += 1,
+            Outcome::Failed(_) => failed += 1,
+            Outcome::Unchecked(_) => unchecked += 1,
+        }
+        out.push_str(&format!(
+            "{place}: {object}: {}\n",
+            crate::one_line(&outcome.to_string())
+        ));
+    }
     let total = ok + failed + unchecked;
-    let strict_fail = args.strict && unchecked > 0;
+    let strict_fail = plan.strict && unchecked > 0;
     out.push_str(&format!(
         "verify: {total} SealedSecret{} in {} file{}: {ok} ok, {failed} failed, {unchecked} not checked{}{}\n",
         if total == 1 { "" } else { "s" },
@@ -400,7 +461,7 @@ mod tests {
     use sealant_api::{ANNOTATION_CLUSTER_WIDE, SealOptions, seal_secret};
     use sealant_crypto::{CertOptions, Certificate, PrivateKey};
 
-    fn sealed() -> (SealedSecret, KeyId) {
+    fn sealed(scope: Option<Scope>) -> (SealedSecret, AcceptedKey) {
         let key = PrivateKey::generate(2048).unwrap();
         let cert = Certificate::self_signed(
             &key,
@@ -412,26 +473,41 @@ mod tests {
         s.metadata.name = Some("db".into());
         s.metadata.namespace = Some("prod".into());
         s.string_data = Some([("password".to_owned(), "x".to_owned())].into());
-        let ss = seal_secret(&s, &cert, &SealOptions::default()).unwrap();
-        (ss, cert.key_id().clone())
+        let opts = SealOptions {
+            scope,
+            ..SealOptions::default()
+        };
+        let ss = seal_secret(&s, &cert, &opts).unwrap();
+        let accepted = AcceptedKey {
+            id: cert.key_id().clone(),
+            modulus_len: 256,
+        };
+        (ss, accepted)
+    }
+
+    fn failure(ss: &SealedSecret, accepted: &[AcceptedKey]) -> String {
+        match check_offline(ss, accepted) {
+            Outcome::Failed(m) => m,
+            other => panic!("expected a failure, got {other}"),
+        }
     }
 
     #[test]
     fn offline_checks() {
-        let (ss, id) = sealed();
-        let other = KeyId::parse("0123456789abcdef").unwrap();
-        assert!(matches!(
-            check_offline(&ss, std::slice::from_ref(&id)),
-            Outcome::Ok(_)
-        ));
-        assert!(matches!(
-            check_offline(&ss, &[other.clone(), id.clone()]),
-            Outcome::Ok(_)
-        ));
-        let Outcome::Failed(m) = check_offline(&ss, &[other]) else {
-            panic!("another cluster's key must fail");
+        let (ss, key) = sealed(None);
+        let other = AcceptedKey {
+            id: KeyId::parse("0123456789abcdef").unwrap(),
+            modulus_len: 512,
         };
-        assert!(m.contains("another cluster"), "{m}");
+        assert!(matches!(
+            check_offline(&ss, std::slice::from_ref(&key)),
+            Outcome::Ok(_)
+        ));
+        assert!(matches!(
+            check_offline(&ss, &[other.clone(), key.clone()]),
+            Outcome::Ok(_)
+        ));
+        assert!(failure(&ss, &[other]).contains("another cluster"));
 
         // Widened after sealing.
         let mut widened = ss.clone();
@@ -441,9 +517,7 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert(ANNOTATION_CLUSTER_WIDE.into(), "true".into());
-        let Outcome::Failed(m) = check_offline(&widened, std::slice::from_ref(&id)) else {
-            panic!("a widened scope must fail");
-        };
+        let m = failure(&widened, std::slice::from_ref(&key));
         assert!(
             m.contains("sealed with scope strict") && m.contains("cluster-wide"),
             "{m}"
@@ -452,42 +526,62 @@ mod tests {
         // Moved to another namespace.
         let mut moved = ss.clone();
         moved.metadata.namespace = Some("dev".into());
-        assert!(matches!(
-            check_offline(&moved, std::slice::from_ref(&id)),
-            Outcome::Failed(_)
-        ));
-
-        // Damaged value.
-        let mut damaged = ss.clone();
-        damaged
-            .spec
-            .encrypted_data
-            .insert("password".into(), "not base64!".into());
-        assert!(matches!(
-            check_offline(&damaged, std::slice::from_ref(&id)),
-            Outcome::Failed(_)
-        ));
+        let m = failure(&moved, std::slice::from_ref(&key));
+        assert!(m.contains("a strict SealedSecret cannot be"), "{m}");
 
         // Upstream: nothing recorded.
         let mut upstream = ss.clone();
         upstream.metadata.annotations = None;
         assert!(matches!(
-            check_offline(&upstream, &[id]),
+            check_offline(&upstream, &[key]),
             Outcome::Unchecked(_)
         ));
     }
 
     #[test]
-    fn manifests_and_kinds() {
-        assert!(is_manifest(Path::new("a/b.YML")));
-        assert!(is_manifest(Path::new("b.json")));
-        assert!(!is_manifest(Path::new("b.txt")));
-        assert!(is_sealed_secret(
-            &serde_json::json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret"})
+    fn a_namespace_wide_object_moved_is_told_it_may_only_be_renamed() {
+        let (mut ss, key) = sealed(Some(Scope::NamespaceWide));
+        ss.metadata.name = Some("renamed".into());
+        assert!(matches!(
+            check_offline(&ss, std::slice::from_ref(&key)),
+            Outcome::Ok(_)
         ));
-        assert!(!is_sealed_secret(
-            &serde_json::json!({"apiVersion": "other.io/v1", "kind": "SealedSecret"})
-        ));
-        assert!(!is_sealed_secret(&serde_json::json!({"kind": "Secret"})));
+        ss.metadata.namespace = Some("dev".into());
+        let m = failure(&ss, &[key]);
+        assert!(m.contains("sealed for a different namespace than dev"), "{m}");
+        assert!(m.contains("may only be renamed"), "{m}");
+        assert!(!m.contains("renamed or moved"), "{m}");
+    }
+
+    #[test]
+    fn structurally_broken_values_fail_naming_the_item() {
+        let (ss, key) = sealed(None);
+        let value = ss.spec.encrypted_data["password"].clone();
+        let with = |v: &str| {
+            let mut broken = ss.clone();
+            broken.spec.encrypted_data.insert("password".into(), v.to_owned());
+            failure(&broken, std::slice::from_ref(&key))
+        };
+        // Cut to 100 characters: valid base64, far too short for a 2048-bit key.
+        let m = with(&value[..100]);
+        assert!(
+            m.starts_with("item \"password\": 75 bytes, shorter than the 274 bytes (2 + 256 + 16)"),
+            "{m}"
+        );
+        assert!(with("not base64!").contains("not valid standard base64"));
+        assert!(with("AA==").contains("too short"));
+        // A length prefix that does not match the certificate's modulus.
+        let mut bytes = sealant_crypto::decode_value(&value).unwrap();
+        bytes[0] = 0x02;
+        let m = with(&sealant_crypto::encode_value(&bytes));
+        assert!(m.contains("RSA part is 512 bytes") && m.contains("256 (2048-bit)"), "{m}");
+        // Sealed for a 4096-bit certificate, checked against this 2048-bit one (no key ids).
+        let mut unrecorded = ss.clone();
+        unrecorded.metadata.annotations = None;
+        unrecorded
+            .spec
+            .encrypted_data
+            .insert("password".into(), sealant_crypto::encode_value(&bytes));
+        assert!(failure(&unrecorded, &[key]).contains("damaged, or sealed with another key"));
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::edit::split_yaml;
+use crate::yamledit::split_yaml;
 
 /// A plaintext Secret found.
 #[derive(Debug, PartialEq)]
