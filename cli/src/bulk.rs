@@ -38,7 +38,10 @@ mod tests {
     #[test]
     fn order_and_first_error_are_deterministic() {
         let items: Vec<u32> = (0..200).collect();
-        assert_eq!(map("t", &items, |i| i * 2), (0..200).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(
+            map("t", &items, |i| i * 2),
+            (0..200).map(|i| i * 2).collect::<Vec<_>>()
+        );
         let err = try_map("t", &items, |i| {
             if i % 50 == 49 {
                 anyhow::bail!("item {i}")

@@ -29,11 +29,17 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// Show a certificate's key id, key size, subject, serial and validity.
-    #[command(after_help = INFO_EXAMPLES)]
+    #[command(
+        after_help = INFO_EXAMPLES,
+        override_usage = "sealant cert info [--cert <PATH|URL>] [-o <FORMAT>]"
+    )]
     Info(InfoArgs),
     /// Fetch the controller's certificate through the Kubernetes API (kubeconfig), print or
     /// write it, and cache it for offline sealing.
-    #[command(after_help = crate::fetch::EXAMPLES)]
+    #[command(
+        after_help = crate::fetch::EXAMPLES,
+        override_usage = "sealant cert fetch [OPTIONS] [--cert <PATH|URL>] [-o <FILE>]"
+    )]
     Fetch(crate::fetch::FetchArgs),
 }
 

@@ -27,8 +27,8 @@ so `sealant seal` without --cert works while the cluster is unreachable, until i
 /// Arguments of `sealant cert fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Read this certificate (PEM file or http(s):// URL) instead of asking the controller;
-    /// useful with the pins.
+    /// Read this certificate (a PEM file, a file:// or an http(s):// URL) instead of asking the
+    /// controller; useful with the pins.
     #[arg(
         long,
         env = "SEALANT_CERT",

@@ -60,6 +60,7 @@ pub struct GuardArgs {
 #[derive(Debug, Subcommand)]
 pub enum GuardCommand {
     /// Install a git pre-commit hook that runs `sealant guard --staged`.
+    #[command(override_usage = "sealant guard install [--force]")]
     Install(InstallArgs),
 }
 
@@ -358,7 +359,10 @@ fn find_kustomizations(top: &Path, rel: &Path, out: &mut BTreeSet<String>, depth
         if kind.is_dir() && !SKIP_DIRS.contains(&name) && depth < MAX_DEPTH {
             find_kustomizations(top, &path, out, depth + 1);
         } else if kind.is_file()
-            && matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+            && matches!(
+                name,
+                "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+            )
         {
             out.insert(path.to_string_lossy().into_owned());
         }

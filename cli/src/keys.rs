@@ -33,7 +33,10 @@ The private key file is written with mode 0600. Keep it out of git; back it up s
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Generate an RSA private key (PKCS#1 PEM) and a self-signed sealing certificate.
-    #[command(after_help = GENERATE_EXAMPLES)]
+    #[command(
+        after_help = GENERATE_EXAMPLES,
+        override_usage = "sealant keys generate --key-out <FILE> --cert-out <FILE> [OPTIONS]"
+    )]
     Generate(GenerateArgs),
 }
 

@@ -22,6 +22,8 @@ mod manifest;
 mod merge;
 mod multi;
 mod progress;
+#[cfg(test)]
+mod reference;
 mod reseal;
 mod rotate;
 mod seal;
@@ -52,6 +54,22 @@ Exit codes: 0 success; 1 any error at run time (bad input, unreachable cluster, 
 failed), reported as one `error:` line on stderr; 2 a usage error (unknown or missing
 arguments).";
 
+// Usage lines: optional arguments in brackets. (clap's generated line lists every argument the
+// user typed as if it were required.)
+const USAGE_SEAL: &str = "\
+sealant seal [OPTIONS] [--cert <PATH|URL>] [FILE | -f <FILE>] [-w <FILE> | --merge-into <FILE>]
+       sealant seal --raw [OPTIONS] [--cert <PATH|URL>] [--from-file <FILE>]
+       sealant seal --out-dir <DIR> [OPTIONS] [--cert <PATH|URL>]... [FILE | -f <FILE>]";
+const USAGE_UNSEAL: &str = "sealant unseal --key <FILE>... [OPTIONS] [-f <FILE>]";
+const USAGE_SET: &str = "sealant set [OPTIONS] <FILE> <KEY> <--from-file <F> | --value-stdin>";
+const USAGE_UNSET: &str = "sealant unset [OPTIONS] <FILE> <KEY>";
+const USAGE_GUARD: &str =
+    "sealant guard [--staged] [PATH]...\n       sealant guard install [--force]";
+const USAGE_VERIFY: &str =
+    "sealant verify [OPTIONS] [--cert <PATH|URL>... | --key <FILE>...] <PATH>...";
+const USAGE_RESEAL: &str =
+    "sealant reseal [OPTIONS] [--dry-run] [--key <FILE>... --cert <PATH|URL>] <PATH>...";
+
 /// Seal Kubernetes Secrets so they can be committed to git (Bitnami sealed-secrets compatible).
 #[derive(Debug, Parser)]
 #[command(
@@ -70,29 +88,30 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Seal Secret manifests (or one raw value) with a controller's certificate.
-    #[command(after_help = seal::EXAMPLES)]
+    #[command(after_help = seal::EXAMPLES, override_usage = USAGE_SEAL)]
     Seal(seal::SealArgs),
     /// Decrypt SealedSecrets offline with private keys, printing the Secrets the controller
     /// would create.
-    #[command(after_help = unseal::EXAMPLES)]
+    #[command(after_help = unseal::EXAMPLES, override_usage = USAGE_UNSEAL)]
     Unseal(unseal::UnsealArgs),
     /// Add or replace one item of a SealedSecret file in place (other items stay byte-identical).
-    #[command(after_help = edit::SET_EXAMPLES)]
+    #[command(after_help = edit::SET_EXAMPLES, override_usage = USAGE_SET)]
     Set(edit::SetArgs),
     /// Remove one item of a SealedSecret file in place.
-    #[command(after_help = edit::UNSET_EXAMPLES)]
+    #[command(after_help = edit::UNSET_EXAMPLES, override_usage = USAGE_UNSET)]
     Unset(edit::UnsetArgs),
     /// Find plaintext Secrets in files, directories or the git index (pre-commit hook).
-    #[command(after_help = guard::EXAMPLES)]
+    #[command(after_help = guard::EXAMPLES, override_usage = USAGE_GUARD)]
     Guard(guard::GuardArgs),
     /// Run with kubeseal's flags and defaults (also: invoke sealant as `kubeseal`).
+    #[command(override_usage = "sealant kubeseal [OPTIONS]")]
     Kubeseal(kubeseal::KubesealArgs),
     /// Check that SealedSecrets will unseal: online through the controller, or offline with
     /// certificates (no private key) or private keys.
-    #[command(after_help = verify::EXAMPLES)]
+    #[command(after_help = verify::EXAMPLES, override_usage = USAGE_VERIFY)]
     Verify(verify::VerifyArgs),
     /// Re-seal SealedSecrets in files with the newest key (after key renewal).
-    #[command(after_help = reseal::EXAMPLES)]
+    #[command(after_help = reseal::EXAMPLES, override_usage = USAGE_RESEAL)]
     Reseal(reseal::ResealArgs),
     /// Manage sealing keys.
     #[command(subcommand, after_help = keys::EXAMPLES)]
@@ -180,6 +199,64 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    /// What a usage line requires: the text outside `[...]` and `<--a … | --b>` groups.
+    fn required_part(usage: &str) -> String {
+        let mut out = String::new();
+        let (mut square, mut angle) = (0usize, 0usize);
+        let chars: Vec<char> = usage.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            match c {
+                '[' => square += 1,
+                '<' if angle > 0 || chars.get(i + 1) == Some(&'-') => angle += 1,
+                _ => {}
+            }
+            if square == 0 && angle == 0 {
+                out.push(*c);
+            }
+            match c {
+                ']' => square = square.saturating_sub(1),
+                '>' if angle > 0 => angle -= 1,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn usage_lines_show_optional_arguments_as_optional() {
+        fn check(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{path} {}", sub.get_name());
+                let usage = sub.clone().render_usage().to_string();
+                // The first line is the main form; further lines show other modes (--raw).
+                let required = required_part(usage.lines().next().unwrap_or_default());
+                for arg in sub.get_arguments() {
+                    let Some(long) = arg.get_long() else {
+                        continue;
+                    };
+                    if long == "help" || long == "version" {
+                        continue;
+                    }
+                    let shown = required
+                        .split_whitespace()
+                        .any(|word| word == format!("--{long}"));
+                    if arg.is_required_set() {
+                        assert!(shown, "{name}: required --{long} missing from {usage:?}");
+                    } else {
+                        assert!(
+                            !shown,
+                            "{name}: optional --{long} shown as required: {usage:?}"
+                        );
+                    }
+                }
+                check(sub, &name);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        check(&cli, "sealant");
     }
 
     #[test]

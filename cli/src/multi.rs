@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::Secret;
 use sealant_api::{Document, Format, SealOptions};
 use sealant_crypto::Certificate;
 
+use crate::bulk;
 use crate::certsrc::{cert_spec, load_sealing_certificate};
 use crate::io::{self, Source};
 use crate::manifest::locate_err;
-use crate::bulk;
 
 /// The default `--out-template`.
 pub const DEFAULT_TEMPLATE: &str = "{cluster}/{namespace}-{name}.{ext}";
@@ -95,31 +95,31 @@ impl OutDir {
             .flat_map(|c| secrets.iter().map(move |s| (c, s)))
             .collect();
         let sealed = bulk::try_map("seal", &jobs, |(cluster, (doc, secret))| {
-                let ss = sealant_api::seal_secret(secret, &cluster.cert, opts)
-                    .map_err(|e| locate_err(source, doc, secrets.len(), e))?;
-                let namespace = ss.metadata.namespace.clone().unwrap_or_default();
-                let name = ss.metadata.name.clone().unwrap_or_default();
-                let rel = expand(
-                    &self.template,
-                    &[
-                        ("cluster", cluster.name.as_str()),
-                        ("keyid", cluster.cert.key_id().as_str()),
-                        (
-                            "namespace",
-                            if namespace.is_empty() {
-                                NO_NAMESPACE
-                            } else {
-                                &namespace
-                            },
-                        ),
-                        ("name", &name),
-                        ("ext", ext),
-                    ],
-                )?;
-                let rendered =
-                    sealant_api::render(&ss, self.format).map_err(|e| anyhow!("{source}: {e}"))?;
-                Ok((rel, rendered))
-            })?;
+            let ss = sealant_api::seal_secret(secret, &cluster.cert, opts)
+                .map_err(|e| locate_err(source, doc, secrets.len(), e))?;
+            let namespace = ss.metadata.namespace.clone().unwrap_or_default();
+            let name = ss.metadata.name.clone().unwrap_or_default();
+            let rel = expand(
+                &self.template,
+                &[
+                    ("cluster", cluster.name.as_str()),
+                    ("keyid", cluster.cert.key_id().as_str()),
+                    (
+                        "namespace",
+                        if namespace.is_empty() {
+                            NO_NAMESPACE
+                        } else {
+                            &namespace
+                        },
+                    ),
+                    ("name", &name),
+                    ("ext", ext),
+                ],
+            )?;
+            let rendered =
+                sealant_api::render(&ss, self.format).map_err(|e| anyhow!("{source}: {e}"))?;
+            Ok((rel, rendered))
+        })?;
         // Relative path -> contents (several objects for one path are one stream, in order).
         let mut outputs: BTreeMap<PathBuf, String> = BTreeMap::new();
         for (rel, rendered) in sealed {

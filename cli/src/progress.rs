@@ -77,7 +77,7 @@ mod tests {
         for _ in 0..10 {
             progress.inc();
         }
-        progress.bar.tick();
+        progress.bar.force_draw();
         let screen = term.contents();
         assert!(screen.starts_with("reseal ["), "{screen:?}");
         assert!(screen.contains("10/40"), "{screen:?}");

@@ -11,9 +11,7 @@
 use std::cell::Cell;
 
 use anyhow::{Result, anyhow, bail};
-use sealant_api::{
-    ANNOTATION_SEALED_FOR, SealedSecret, scope_from_annotations, sealed_for,
-};
+use sealant_api::{ANNOTATION_SEALED_FOR, SealedSecret, scope_from_annotations, sealed_for};
 use serde_json::Value;
 
 use crate::kubecfg::{Answer, Cluster, status_message};

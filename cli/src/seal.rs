@@ -12,11 +12,11 @@ use sealant_api::{Format, SealOptions};
 use sealant_crypto::{Certificate, Scope};
 
 use crate::OutputFormat;
+use crate::bulk;
 use crate::certsrc::resolve_cert;
 use crate::io::{self, Source};
 use crate::manifest::{locate_err, output_format, read_secrets};
 use crate::multi::OutDir;
-use crate::bulk;
 
 /// Namespace for inputs without one when `-n` is not given (never the kubeconfig's).
 pub const DEFAULT_NAMESPACE: &str = "default";

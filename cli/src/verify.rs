@@ -261,14 +261,24 @@ fn moved_message(declared: Scope, namespace: &str, name: &str) -> String {
 /// The structure of one sealed value, without a key: standard base64, a 2-byte length prefix
 /// equal to the modulus size `k` of one of `sizes`, and at least `2 + k + 16` bytes.
 fn check_structure(value: &str, sizes: &[usize]) -> std::result::Result<(), String> {
-    let bytes = sealant_crypto::decode_value(value)
-        .map_err(|_| "not valid standard base64 (sealed values are padded standard base64)".to_owned())?;
-    let Some(prefix) = bytes.first_chunk::<2>().map(|p| usize::from(u16::from_be_bytes(*p))) else {
-        return Err(format!("{} bytes: too short to be a sealed value", bytes.len()));
+    let bytes = sealant_crypto::decode_value(value).map_err(|_| {
+        "not valid standard base64 (sealed values are padded standard base64)".to_owned()
+    })?;
+    let Some(prefix) = bytes
+        .first_chunk::<2>()
+        .map(|p| usize::from(u16::from_be_bytes(*p)))
+    else {
+        return Err(format!(
+            "{} bytes: too short to be a sealed value",
+            bytes.len()
+        ));
     };
     let describe = |k: usize| format!("{}-bit", k * 8);
     let Some(&k) = sizes.iter().find(|k| **k == prefix) else {
-        let want: Vec<String> = sizes.iter().map(|k| format!("{k} ({})", describe(*k))).collect();
+        let want: Vec<String> = sizes
+            .iter()
+            .map(|k| format!("{k} ({})", describe(*k)))
+            .collect();
         return Err(format!(
             "its length prefix says the RSA part is {prefix} bytes, but the certificate's key makes \
              it {}: damaged, or sealed with another key",
@@ -388,9 +398,9 @@ pub fn run(plan: &VerifyPlan) -> Result<bool> {
         Checker::Certs(accepted) => {
             bulk::map("verify", &objects, |(ss, _)| check_offline(ss, accepted))
         }
-        Checker::Keys(keyring, opts) => {
-            bulk::map("verify", &objects, |(ss, _)| check_with_keys(ss, keyring, opts))
-        }
+        Checker::Keys(keyring, opts) => bulk::map("verify", &objects, |(ss, _)| {
+            check_with_keys(ss, keyring, opts)
+        }),
     };
 
     let (mut ok, mut failed, mut unchecked) = (0usize, 0usize, 0usize);
@@ -548,7 +558,10 @@ mod tests {
         ));
         ss.metadata.namespace = Some("dev".into());
         let m = failure(&ss, &[key]);
-        assert!(m.contains("sealed for a different namespace than dev"), "{m}");
+        assert!(
+            m.contains("sealed for a different namespace than dev"),
+            "{m}"
+        );
         assert!(m.contains("may only be renamed"), "{m}");
         assert!(!m.contains("renamed or moved"), "{m}");
     }
@@ -559,7 +572,10 @@ mod tests {
         let value = ss.spec.encrypted_data["password"].clone();
         let with = |v: &str| {
             let mut broken = ss.clone();
-            broken.spec.encrypted_data.insert("password".into(), v.to_owned());
+            broken
+                .spec
+                .encrypted_data
+                .insert("password".into(), v.to_owned());
             failure(&broken, std::slice::from_ref(&key))
         };
         // Cut to 100 characters: valid base64, far too short for a 2048-bit key.
@@ -574,7 +590,10 @@ mod tests {
         let mut bytes = sealant_crypto::decode_value(&value).unwrap();
         bytes[0] = 0x02;
         let m = with(&sealant_crypto::encode_value(&bytes));
-        assert!(m.contains("RSA part is 512 bytes") && m.contains("256 (2048-bit)"), "{m}");
+        assert!(
+            m.contains("RSA part is 512 bytes") && m.contains("256 (2048-bit)"),
+            "{m}"
+        );
         // Sealed for a 4096-bit certificate, checked against this 2048-bit one (no key ids).
         let mut unrecorded = ss.clone();
         unrecorded.metadata.annotations = None;

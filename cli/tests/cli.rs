@@ -13,7 +13,6 @@ fn every_command_has_help_with_examples() {
         &["keys"][..],
         &["keys", "generate"][..],
         &["cert"][..],
-        &["cert", "info"][..],
         &["completions"][..],
     ] {
         for help in ["--help", "-h"] {
@@ -66,7 +65,6 @@ fn completions_for_every_shell() {
 fn usage_errors_exit_2() {
     for args in [
         &["frobnicate"][..],
-        &["seal"][..], // no --cert
         &["seal", "--cert", "c.pem", "--scope", "everywhere"][..],
         &["seal", "--cert", "c.pem", "-o", "xml"][..],
         &["seal", "--cert", "c.pem", "--raw", "--merge-into", "x.yaml"][..],
@@ -81,7 +79,6 @@ fn usage_errors_exit_2() {
         ][..],
         &["unseal"][..], // no --key
         &["keys", "generate", "--key-out", "k"][..],
-        &["cert", "info"][..],
     ] {
         sealant()
             .args(args)

@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod cluster;
 mod errors;
+mod exit_codes;
 mod keys_cert;
 mod kubeseal_cluster;
 mod oracle;

@@ -703,3 +703,193 @@ fn no_proxy_bypasses_the_proxy() {
         .success();
     server.join().unwrap();
 }
+
+#[test]
+fn merge_into_keeps_every_comment_and_other_documents() {
+    let w = Workdir::new();
+    let sealed = String::from_utf8(
+        sealant()
+            .arg("seal")
+            .arg("--cert")
+            .arg(w.cert())
+            .write_stdin(secret_yaml(
+                Some("prod"),
+                "db",
+                &[("keep", "old"), ("change", "old")],
+            ))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    // Comments at the top, between documents and beside items; another document after it.
+    let body = sealed.strip_prefix("---\n").unwrap();
+    let mut commented = String::from("# Managed by the platform team.\n---\n# The database.\n");
+    for line in body.lines() {
+        commented.push_str(line);
+        if line.trim_start().starts_with("keep: ") {
+            commented.push_str(" # do not rotate");
+        }
+        if line.trim_start() == "encryptedData:" {
+            commented.push_str("\n    # Rotated quarterly.");
+        }
+        commented.push('\n');
+    }
+    commented.push_str("# End of the database.\n---\n# Unrelated.\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+    let target = w.write("sealed.yaml", &commented);
+    sealant()
+        .arg("seal")
+        .arg("--cert")
+        .arg(w.cert())
+        .arg("--merge-into")
+        .arg(&target)
+        .write_stdin(secret_yaml(
+            Some("prod"),
+            "db",
+            &[("change", "new"), ("added", "x")],
+        ))
+        .assert()
+        .success();
+    let after = w.read("sealed.yaml");
+    for comment in [
+        "# Managed by the platform team.\n---\n# The database.\n",
+        " # do not rotate\n",
+        "    # Rotated quarterly.\n",
+        "# End of the database.\n---\n# Unrelated.\napiVersion: v1\nkind: ConfigMap\n",
+    ] {
+        assert!(after.contains(comment), "{comment:?} lost:\n{after}");
+    }
+    let keep_line = commented
+        .lines()
+        .find(|l| l.trim_start().starts_with("keep: "))
+        .unwrap();
+    assert!(
+        after.contains(keep_line),
+        "untouched item is byte-identical"
+    );
+    // Only the changed item's line, the added item and the key-id annotation differ.
+    let old: std::collections::BTreeSet<&str> = commented.lines().collect();
+    let changed: Vec<&str> = after.lines().filter(|l| !old.contains(l)).collect();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert!(
+        changed
+            .iter()
+            .any(|l| l.trim_start().starts_with("change: "))
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|l| l.trim_start().starts_with("added: "))
+    );
+    let secrets = unseal_json(&w.key(), &target);
+    let data = decoded_data(&secrets[0]);
+    assert_eq!(data["keep"], "old");
+    assert_eq!(data["change"], "new");
+    assert_eq!(data["added"], "x");
+}
+
+#[test]
+fn an_explicit_scope_is_honoured_over_the_input_annotation() {
+    let w = Workdir::new();
+    let input = secret_yaml(Some("prod"), "db", &[("k", "v")]).replace(
+        "  namespace: prod\n",
+        "  namespace: prod\n  annotations:\n    sealedsecrets.bitnami.com/namespace-wide: \"true\"\n",
+    );
+    let input = w.write("in.yaml", input);
+    let out = seal_to_json(
+        &w,
+        &std::fs::read_to_string(&input).unwrap(),
+        &["--scope", "strict"],
+    );
+    let top = &out[0]["metadata"];
+    assert!(
+        top.get("annotations")
+            .and_then(|a| a.get("sealedsecrets.bitnami.com/namespace-wide"))
+            .is_none(),
+        "--scope strict must win: {top}"
+    );
+    // Renamed, the strict object no longer unseals.
+    let mut renamed = out[0].clone();
+    renamed["metadata"]["name"] = "other".into();
+    let file = w.write("renamed.json", renamed.to_string());
+    sealant()
+        .args(["unseal", "--key"])
+        .arg(w.key())
+        .arg("-f")
+        .arg(&file)
+        .assert()
+        .code(1);
+    // Without --scope the annotation is kept.
+    let kept = seal_to_json(&w, &std::fs::read_to_string(&input).unwrap(), &[]);
+    assert_eq!(
+        kept[0]["metadata"]["annotations"]["sealedsecrets.bitnami.com/namespace-wide"],
+        "true"
+    );
+}
+
+#[test]
+fn input_file_as_a_positional_argument() {
+    let w = Workdir::new();
+    let input = w.write(
+        "secret.yaml",
+        secret_yaml(Some("prod"), "db", &[("k", "v")]),
+    );
+    let out = w.path("out.yaml");
+    sealant()
+        .arg("seal")
+        .arg("--cert")
+        .arg(w.cert())
+        .arg(&input)
+        .arg("-w")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(decoded_data(&unseal_json(&w.key(), &out)[0])["k"], "v");
+    // Not both.
+    sealant()
+        .arg("seal")
+        .arg("--cert")
+        .arg(w.cert())
+        .arg(&input)
+        .arg("-f")
+        .arg(&input)
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn size_limits_are_on_decoded_bytes_as_in_kubernetes() {
+    let w = Workdir::new();
+    // 1 MiB of values in total (1,048,576 bytes decoded, about 1.4 MB of base64): accepted.
+    let big = "a".repeat(1024 * 1024 - 1);
+    let input = secret_yaml(Some("prod"), "db", &[("big", &big), ("b", "b")]);
+    let out = w.path("out.yaml");
+    sealant()
+        .arg("seal")
+        .arg("--cert")
+        .arg(w.cert())
+        .arg("-w")
+        .arg(&out)
+        .write_stdin(input)
+        .assert()
+        .success();
+    let secrets = unseal_json(&w.key(), &out);
+    assert_eq!(decoded_data(&secrets[0])["big"].len(), big.len());
+    // One byte more: refused, naming the file and the largest item.
+    let path = w.write(
+        "too-big.yaml",
+        secret_yaml(Some("prod"), "db", &[("big", &big), ("b", "bb")]),
+    );
+    assert_input_error(
+        sealant()
+            .arg("seal")
+            .arg("--cert")
+            .arg(w.cert())
+            .arg("-f")
+            .arg(&path)
+            .assert(),
+        &["too-big.yaml", "1048577 bytes", "\"big\""],
+    );
+}

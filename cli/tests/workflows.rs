@@ -874,6 +874,42 @@ fn guard_staged_reports_generator_files_in_the_index() {
 }
 
 #[test]
+fn guard_staged_reports_files_read_by_an_untracked_kustomization() {
+    let w = Workdir::new();
+    let repo = w.path("repo");
+    std::fs::create_dir_all(w.path("repo/app")).unwrap();
+    git(&repo, &["init", "-q"]);
+    // The kustomization exists only in the working tree; only the env file it reads is staged.
+    w.write("repo/app/kustomization.yaml", GENERATOR);
+    w.write("repo/app/db.env", ENV_FILE);
+    git(&repo, &["add", "app/db.env"]);
+    let assert = guard_in(&repo, &["--staged"]).code(1);
+    let out = assert.get_output();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        stdout,
+        "app/kustomization.yaml:2: secretGenerator db reads app/db.env (keys: PASSWORD, USER)\n"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("env-plaintext"));
+    // Also when git ignores the kustomization, and for a tracked one edited in the working tree.
+    w.write("repo/.gitignore", "kustomization.yaml\n");
+    guard_in(&repo, &["--staged"]).code(1);
+    std::fs::remove_file(w.path("repo/.gitignore")).unwrap();
+    w.write("repo/app/kustomization.yaml", "resources: []\n");
+    git(&repo, &["rm", "-q", "--cached", "app/db.env"]);
+    git(&repo, &["add", "app/kustomization.yaml"]);
+    git(&repo, &["commit", "-q", "-m", "k"]);
+    w.write("repo/app/kustomization.yaml", GENERATOR);
+    git(&repo, &["add", "app/db.env"]);
+    guard_in(&repo, &["--staged"]).code(1);
+    // A staged file no generator reads passes.
+    git(&repo, &["rm", "-q", "--cached", "app/db.env"]);
+    w.write("repo/notes.txt", "hello");
+    git(&repo, &["add", "notes.txt"]);
+    guard_in(&repo, &["--staged"]).success();
+}
+
+#[test]
 fn guard_install_writes_a_hook_that_blocks_commits() {
     let w = Workdir::new();
     let repo = w.path("repo");
