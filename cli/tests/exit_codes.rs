@@ -72,7 +72,7 @@ fn usage_errors_exit_2_and_runtime_errors_exit_1_for_every_command() {
     for args in usage {
         let (status, stderr) = code(d, args, "");
         assert_eq!(status, 2, "usage error {args:?}: {stderr}");
-        assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
+        assert!(stderr.contains("try '--help'"), "{args:?}: {stderr}");
     }
 
     let runtime: &[&[&str]] = &[
@@ -141,7 +141,7 @@ fn usage_errors_exit_2_and_runtime_errors_exit_1_for_every_command() {
     for args in runtime {
         let (status, stderr) = code(d, args, &secret);
         assert_eq!(status, 1, "runtime error {args:?}: {stderr}");
-        assert!(!stderr.contains("Usage:"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("try '--help'"), "{args:?}: {stderr}");
     }
 
     // Success is 0.

@@ -783,7 +783,9 @@ fn merge_into_keeps_every_comment_and_other_documents() {
             .iter()
             .any(|l| l.trim_start().starts_with("added: "))
     );
-    let secrets = unseal_json(&w.key(), &target);
+    let (first, _) = after.split_once("\n---\n# Unrelated.").unwrap();
+    let only = w.write("only.yaml", first);
+    let secrets = unseal_json(&w.key(), &only);
     let data = decoded_data(&secrets[0]);
     assert_eq!(data["keep"], "old");
     assert_eq!(data["change"], "new");

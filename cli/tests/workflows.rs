@@ -1151,3 +1151,81 @@ fn kubeseal_merge_into_writes_json_by_default() {
     let items = unseal_items(KEY_2048, &w.path("ss.yaml"));
     assert_eq!(items["prod/db"]["b"], "2");
 }
+
+#[test]
+fn verify_offline_fails_a_cut_value_naming_the_item() {
+    let w = Workdir::new();
+    let sealed = seal_to(
+        &w,
+        &secret_yaml(
+            Some("prod"),
+            "db",
+            &[("password", "hunter2"), ("user", "me")],
+        ),
+        "db.yaml",
+    );
+    let value = line_with(&sealed, "password: ")
+        .trim()
+        .trim_start_matches("password: ")
+        .to_owned();
+    let cut = sealed.replace(&value, &value[..100]);
+    let path = w.write("cut.yaml", &cut);
+    let out = sealant()
+        .args(["verify", "--cert"])
+        .arg(vector(CERT_2048))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("prod/db: FAILED: item \"password\": 75 bytes, shorter than the 274 bytes (2 + 256 + 16)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 ok, 1 failed"), "{stdout}");
+    // The intact file passes.
+    sealant()
+        .args(["verify", "--cert"])
+        .arg(vector(CERT_2048))
+        .arg(w.path("db.yaml"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_namespace_wide_secret_moved_is_told_the_truth() {
+    let w = Workdir::new();
+    let input = secret_yaml(Some("prod"), "db", &[("password", "hunter2")]);
+    sealant()
+        .args(["seal", "--scope", "namespace-wide", "--cert"])
+        .arg(w.cert())
+        .arg("-w")
+        .arg(w.path("db.yaml"))
+        .write_stdin(input)
+        .assert()
+        .success();
+    let moved = w
+        .read("db.yaml")
+        .replace("namespace: prod", "namespace: staging");
+    let path = w.write("moved.yaml", moved);
+    for mode in [["--key", "key.pem"], ["--cert", "cert.pem"]] {
+        let out = sealant()
+            .current_dir(w.dir.path())
+            .arg("verify")
+            .args(mode)
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains("sealed for a different namespace"),
+            "{mode:?}: {stdout}"
+        );
+        assert!(
+            !stdout.contains("unless sealed namespace-wide"),
+            "{mode:?}: {stdout}"
+        );
+        assert!(!stdout.contains("renamed or moved"), "{mode:?}: {stdout}");
+    }
+}
