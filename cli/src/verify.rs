@@ -346,7 +346,7 @@ enum Entry {
     /// A SealedSecret at `place`; `Err` when it is not a valid one.
     Object {
         place: String,
-        parsed: std::result::Result<(SealedSecret, serde_json::Value), String>,
+        parsed: std::result::Result<Box<(SealedSecret, serde_json::Value)>, String>,
     },
 }
 
@@ -373,7 +373,7 @@ pub fn run(plan: &VerifyPlan) -> Result<bool> {
             }
             let place = locate(source, &doc);
             let parsed = sealant_api::sealed_secret_from_value(&doc.value)
-                .map(|ss| (ss, doc.value))
+                .map(|ss| Box::new((ss, doc.value)))
                 .map_err(|e| e.to_string());
             entries.push(Entry::Object { place, parsed });
         }
@@ -381,7 +381,7 @@ pub fn run(plan: &VerifyPlan) -> Result<bool> {
     let objects: Vec<&(SealedSecret, serde_json::Value)> = entries
         .iter()
         .filter_map(|e| match e {
-            Entry::Object { parsed: Ok(p), .. } => Some(p),
+            Entry::Object { parsed: Ok(p), .. } => Some(&**p),
             _ => None,
         })
         .collect();
@@ -415,8 +415,9 @@ pub fn run(plan: &VerifyPlan) -> Result<bool> {
             }
             Entry::Object {
                 place,
-                parsed: Ok((ss, _)),
+                parsed: Ok(found),
             } => {
+                let ss = &found.0;
                 let object = format!(
                     "{}/{}",
                     ss.metadata.namespace.as_deref().unwrap_or_default(),

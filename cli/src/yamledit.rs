@@ -117,7 +117,7 @@ impl Target {
         let text = io::read_source_text(&source)?;
         let format = detect_format(&text);
         let chunks: Vec<Range<usize>> = match format {
-            Format::Json => vec![0..text.len()],
+            Format::Json => std::iter::once(0..text.len()).collect(),
             Format::Yaml => split_yaml(&text).into_iter().map(|c| c.range).collect(),
         };
         let mut all: Vec<(Range<usize>, Document)> = Vec::new();

@@ -922,3 +922,187 @@ async fn verify_online_waits_out_the_rate_limit() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("6 ok, 0 failed"), "{}", out.stdout);
 }
+
+/// Requests an upstream-like stand-in saw.
+#[derive(Default)]
+struct Seen {
+    lists: std::sync::atomic::AtomicUsize,
+    singles: std::sync::atomic::AtomicUsize,
+}
+
+/// A stand-in for an upstream controller in front of the real one: a `kind: List` posted to
+/// `/v1/rotate` gets 500 (what upstream answers), everything else is forwarded.
+async fn upstream_stand_in(
+    target: std::net::SocketAddr,
+) -> (std::net::SocketAddr, std::sync::Arc<Seen>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(Seen::default());
+    let counts = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            let counts = counts.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                let head_end = loop {
+                    let n = conn.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "connection closed before the request ended");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())
+                            .flatten()
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = conn.read(&mut chunk).await.unwrap();
+                    assert!(n > 0);
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = &buf[head_end..head_end + length];
+                let request_line = head.lines().next().unwrap_or_default().to_owned();
+                let is_list = serde_json::from_slice::<serde_json::Value>(body)
+                    .is_ok_and(|v| v["kind"] == "List");
+                if request_line.starts_with("POST /v1/rotate") {
+                    if is_list {
+                        counts.lists.fetch_add(1, Ordering::SeqCst);
+                        let text = "Error rotating secret: cannot decode a List";
+                        let reply = format!(
+                            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                            text.len()
+                        );
+                        conn.write_all(reply.as_bytes()).await.unwrap();
+                        return;
+                    }
+                    counts.singles.fetch_add(1, Ordering::SeqCst);
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+                let method = request_line.split(' ').next().unwrap_or("GET").to_owned();
+                let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
+                let forwarded = format!(
+                    "{method} {path} HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+                );
+                upstream.write_all(forwarded.as_bytes()).await.unwrap();
+                upstream.write_all(body).await.unwrap();
+                let mut reply = Vec::new();
+                upstream.read_to_end(&mut reply).await.unwrap();
+                conn.write_all(&reply).await.unwrap();
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reseal_online_falls_back_to_one_object_per_request_for_an_upstream_controller() {
+    use std::sync::atomic::Ordering;
+    let c = cluster().await;
+    let (stand_in, seen) = upstream_stand_in(c.ctl.http_addr).await;
+    service(&c.client, "default", "upstream", Some("http")).await;
+    c.server.add_proxy("default", "upstream", stand_in);
+    let (_, old_cert) = shared_key();
+    let d = c.dir.path();
+    let kc = c.kubeconfig();
+    let kc = kc.to_str().unwrap();
+    // More objects than one batch holds (100), so the fallback must be remembered for the rest.
+    let count = 105;
+    let mut text = String::new();
+    for i in 0..count {
+        text.push_str(&yaml(&sealed(&old_cert, "prod", &format!("db{i}"))));
+    }
+    let file = c.path("many.yaml");
+    std::fs::write(&file, &text).unwrap();
+    c.ctl.request_new_key();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while c.ctl.keys.current().keyring.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no new key");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = run(
+        d,
+        &[
+            "reseal",
+            "--kubeconfig",
+            kc,
+            "--controller-namespace",
+            "default",
+            "--controller-name",
+            "upstream",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "{count} re-sealed, 0 up to date, 0 failed; 1 of 1 file written"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        seen.lists.load(Ordering::SeqCst),
+        1,
+        "one batch tried, then remembered"
+    );
+    assert_eq!(seen.singles.load(Ordering::SeqCst), count);
+    let newest = c
+        .ctl
+        .keys
+        .current()
+        .keyring
+        .newest()
+        .unwrap()
+        .key_id()
+        .clone();
+    let new_text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        key_ids(&new_text),
+        vec![newest.as_str().to_owned(); count],
+        "every object is on the newest key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_online_accepts_values_up_to_what_a_secret_holds() {
+    let c = cluster().await;
+    let (_, cert) = shared_key();
+    let d = c.dir.path();
+    let kc = c.kubeconfig();
+    let kc = kc.to_str().unwrap();
+    // 786 KB and, in another object, exactly 1 MiB of values: both accepted by Kubernetes.
+    let mut ok = Vec::new();
+    for (name, sizes) in [
+        ("medium", vec![786_000]),
+        ("full", vec![1024 * 1024 - 3, 3]),
+    ] {
+        let mut s = secret("prod", name);
+        s.data = Some(
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("v{i}"), ByteString(vec![b'x'; *n])))
+                .collect(),
+        );
+        ok.push(seal_secret(&s, &cert, &SealOptions::default()).unwrap());
+    }
+    let file = c.path("big.yaml");
+    std::fs::write(&file, ok.iter().map(yaml).collect::<String>()).unwrap();
+    let out = run(d, &["verify", "--kubeconfig", kc, file.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("2 ok, 0 failed"), "{}", out.stdout);
+}

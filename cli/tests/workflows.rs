@@ -1229,3 +1229,29 @@ fn a_namespace_wide_secret_moved_is_told_the_truth() {
         assert!(!stdout.contains("renamed or moved"), "{mode:?}: {stdout}");
     }
 }
+
+#[test]
+fn kubeseal_mode_keeps_upstreams_strict_scope_and_says_so() {
+    let w = Workdir::new();
+    let input = secret_yaml(Some("prod"), "db", &[("k", "v")]).replace(
+        "  namespace: prod\n",
+        "  namespace: prod\n  annotations:\n    sealedsecrets.bitnami.com/namespace-wide: \"true\"\n",
+    );
+    let out = sealant()
+        .args(["kubeseal", "--scope", "strict", "--cert"])
+        .arg(w.cert())
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let sealed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        sealed["metadata"]["annotations"]["sealedsecrets.bitnami.com/namespace-wide"], "true",
+        "kubeseal ignores --scope strict on an annotated input"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--scope strict does not override the input's namespace-wide annotation"),
+        "{stderr}"
+    );
+}
