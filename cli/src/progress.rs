@@ -26,10 +26,14 @@ impl Progress {
     }
 
     fn with_target(what: &str, total: usize, target: ProgressDrawTarget) -> Self {
+        let hidden = target.is_hidden();
         let bar = ProgressBar::with_draw_target(Some(total as u64), target);
         bar.set_style(style());
         bar.set_prefix(what.to_owned());
-        bar.enable_steady_tick(Duration::from_millis(200));
+        if !hidden {
+            // Keeps the rate and time left moving while one slow item runs.
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
         Progress { bar }
     }
 
