@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod secret_merge;
 pub mod status;
+pub mod triggers;
 pub mod unseal_pool;
 
 use std::net::SocketAddr;

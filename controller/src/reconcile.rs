@@ -2,12 +2,15 @@
 //!
 //! One `kube::runtime::Controller` per watched scope (all namespaces, or each listed
 //! namespace) with a configurable number of parallel decryptions (`--workers`) and four times as many
-//! reconciles in flight, so API round trips overlap decryption. Triggers:
+//! reconciles in flight, so API round trips overlap decryption. Triggers ([`crate::triggers`]:
+//! never read from a cached copy older than their event, also when a relist spans pages):
 //! - SealedSecret changes (any metadata or spec change; status-only writes are filtered by the
-//!   status comparison and cost one cheap pass);
+//!   status comparison and cost one cheap pass), and every SealedSecret once a (re)list is
+//!   complete;
 //! - Secrets, watched as METADATA ONLY (no Secret data is ever cached): an event on a Secret
 //!   owned by a SealedSecret or annotated `managed` reconciles the SealedSecret of the same
-//!   name, so a deleted Secret is re-created;
+//!   name, so a deleted Secret is re-created; after a relist of Secrets, the SealedSecrets whose
+//!   Secret changed or went while the watch was down;
 //! - keyring changes: objects that failed with a key-related (permanent) unseal error are retried.
 //!
 //! A reconcile never decrypts when the Secret already carries the digest of this SealedSecret
@@ -189,7 +192,7 @@ impl Context {
     /// is older than the cluster's. That happens when another trigger (the Secret this reconcile
     /// created) runs the next reconcile before the watch delivered the status write; acting on the
     /// old copy would write the same status again and fail with a conflict. The newer copy is on
-    /// its way and triggers its own reconcile.
+    /// its way and triggers its own reconcile; the caller requeues in case it does not.
     fn superseded(&self, obj: &ObjectRef<SealedSecret>, rv: Option<&str>) -> bool {
         let mut w = self
             .status_written_over
@@ -410,7 +413,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     }
     let obj = ObjectRef::from_obj(&*ss);
     if ctx.superseded(&obj, ss.metadata.resource_version.as_deref()) {
-        return Ok(Action::await_change());
+        // Normally the newer copy's own event comes first; the requeue covers a watch that is
+        // down meanwhile, so this pass is never the last one.
+        return Ok(Action::requeue(ctx.next_delay(&obj)));
     }
     let namespace = ss.namespace().unwrap_or_default();
     let pass = sync(&ss, &ctx).await;
@@ -739,31 +744,6 @@ pub fn error_policy(_ss: Arc<SealedSecret>, err: &Error, _ctx: Arc<Context>) -> 
     Action::requeue(Duration::from_secs(5))
 }
 
-/// Maps a Secret event to the SealedSecret of the same name to reconcile: for Secrets owned by
-/// a SealedSecret, annotated `managed` or written by sealant (so deleted ones are re-created),
-/// and for any other Secret only if such a SealedSecret exists (so removing a Secret that was in
-/// the way heals a `SecretConflict` without touching the SealedSecret).
-fn secret_to_sealed_secret(
-    secret: PartialObjectMeta<Secret>,
-    store: &Store<SealedSecret>,
-) -> Option<ObjectRef<SealedSecret>> {
-    let name = secret.metadata.name.as_ref()?;
-    let ns = secret.metadata.namespace.as_ref()?;
-    let obj = ObjectRef::new(name).within(ns);
-    let owned = secret
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.kind == sealant_api::KIND && o.api_version.starts_with(sealant_api::GROUP));
-    let annotations = secret.metadata.annotations.as_ref();
-    let managed = annotations
-        .and_then(|a| a.get(ANNOTATION_MANAGED))
-        .is_some_and(|v| v == "true")
-        || annotations.is_some_and(|a| a.contains_key(ANNOTATION_UNSEALED_FROM));
-    (owned || managed || store.get(&obj).is_some()).then_some(obj)
-}
-
 /// Reconciles in flight per decryption slot: while some wait on API round trips (read, write,
 /// status, event), others decrypt, so the cores stay busy. Measured with the scale benchmark:
 /// with one reconcile per slot, the cores idle for a quarter of a cold start.
@@ -848,31 +828,27 @@ pub async fn run(
                 }
                 ev
             })
-            .reflect(writer)
-            .applied_objects();
+            .reflect(writer);
         let in_flight = if ctx.naive {
             opts.workers
         } else {
             opts.workers.saturating_mul(IN_FLIGHT_PER_WORKER)
         };
-        let mut controller = Controller::for_stream(sealed, reader)
-            .with_config(ControllerConfig::default().concurrency(in_flight));
+        let mut controller = Controller::for_shared_stream(
+            crate::triggers::sealed_secrets(sealed, reader.clone()),
+            reader,
+        )
+        .with_config(ControllerConfig::default().concurrency(in_flight));
         if !opts.skip_recreate {
             ctx.index_enabled
                 .store(true, std::sync::atomic::Ordering::Relaxed);
-            let index = ctx.index.clone();
-            let secrets = watcher::watcher(secret_api, wc)
-                .default_backoff()
-                .map(move |ev| {
-                    if let Ok(ev) = &ev {
-                        index.observe(ev);
-                    }
-                    ev
-                })
-                .touched_objects();
+            let secrets = watcher::watcher(secret_api, wc).default_backoff();
             let store = controller.store();
-            controller =
-                controller.watches_stream(secrets, move |s| secret_to_sealed_secret(s, &store));
+            controller = controller.reconcile_on(crate::triggers::secrets(
+                secrets,
+                ctx.index.clone(),
+                store,
+            ));
         }
         let rx = trigger_tx.subscribe();
         let key_triggers = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -194,6 +194,17 @@ struct IndexEntry {
     controller: Option<Fingerprint>,
 }
 
+/// The Secrets a relist found different from what the index held before it.
+#[derive(Debug, Default)]
+pub struct Relisted(std::collections::HashSet<Fingerprint>);
+
+impl Relisted {
+    /// Whether the Secret `namespace/name` changed, appeared or went in the relist.
+    pub fn changed(&self, namespace: &str, name: &str) -> bool {
+        !self.0.is_empty() && self.0.contains(&fingerprint(&[namespace, name]))
+    }
+}
+
 /// The first 128 bits of the SHA-256 of `parts`, each followed by a NUL byte.
 fn fingerprint(parts: &[&str]) -> Fingerprint {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -235,8 +246,10 @@ impl SecretIndex {
         ]))
     }
 
-    /// Applies one watch event.
-    pub fn observe<K: kube::Resource>(&self, event: &kube::runtime::watcher::Event<K>) {
+    /// Applies one watch event. At the end of a relist (not the first list), returns the
+    /// Secrets whose entry the relist changed, added or removed: a Secret deleted or edited
+    /// while the watch was down has no event of its own.
+    pub fn observe<K: kube::Resource>(&self, event: &kube::runtime::watcher::Event<K>) -> Relisted {
         use kube::runtime::watcher::Event;
         let mut st = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match event {
@@ -247,10 +260,23 @@ impl SecretIndex {
                 }
             }
             Event::InitDone => {
-                if let Some(map) = st.relisting.take() {
-                    st.live = map;
-                }
+                let relist = self.is_synced();
+                let old = st
+                    .relisting
+                    .take()
+                    .map(|map| std::mem::replace(&mut st.live, map));
                 self.synced.send_replace(true);
+                if let (true, Some(old)) = (relist, old) {
+                    let new = &st.live;
+                    let gone_or_changed = old.iter().filter(|(k, v)| new.get(*k) != Some(*v));
+                    let added = new.keys().filter(|k| !old.contains_key(*k));
+                    return Relisted(
+                        gone_or_changed
+                            .map(|(k, _)| *k)
+                            .chain(added.copied())
+                            .collect(),
+                    );
+                }
             }
             Event::Apply(o) => match (Self::entry(o.meta()), Self::key(o.meta())) {
                 (Some((k, v)), _) => {
@@ -267,6 +293,7 @@ impl SecretIndex {
                 }
             }
         }
+        Relisted::default()
     }
 
     /// Records a Secret this replica just wrote (as the API server returned it), ahead of the

@@ -10,4 +10,5 @@ mod keys;
 mod leader;
 mod options;
 mod reconcile;
+mod relist;
 mod resilience;

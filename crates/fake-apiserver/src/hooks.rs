@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,10 +81,60 @@ pub struct Fault {
     /// How many requests fail.
     #[serde(default = "one")]
     pub count: u32,
+    /// Match only requests for a later page of a list (those carrying a `continue` token).
+    #[serde(default)]
+    pub continued: bool,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Which requests a [`Fault`] or [`Delay`] applies to.
+fn matches(
+    (verb, resource, continued): (Option<Verb>, Option<&str>, bool),
+    req: (Verb, &str, bool),
+) -> bool {
+    verb.is_none_or(|v| v == req.0) && resource.is_none_or(|r| r == req.1) && (!continued || req.2)
+}
+
+/// Hold the next `count` requests matching `verb` and `resource` for `millis` milliseconds
+/// before serving them (a slow API server, or a list whose later pages arrive late).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delay {
+    /// Verb to match (`None`: any).
+    #[serde(default)]
+    pub verb: Option<Verb>,
+    /// Resource to match (`None`: any), as for [`Fault`].
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Match only requests for a later page of a list (those carrying a `continue` token).
+    #[serde(default)]
+    pub continued: bool,
+    /// How long each matching request is held.
+    pub millis: u64,
+    /// How many requests are held.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+impl Delay {
+    /// Holds the next `count` requests matching `verb` and `resource` for `millis` ms.
+    pub fn new(verb: Option<Verb>, resource: Option<&str>, millis: u64, count: u32) -> Self {
+        Delay {
+            verb,
+            resource: resource.map(str::to_string),
+            continued: false,
+            millis,
+            count,
+        }
+    }
+
+    /// Only for later pages of a list (requests with a `continue` token).
+    pub fn continued(mut self) -> Self {
+        self.continued = true;
+        self
+    }
 }
 
 impl Fault {
@@ -96,13 +147,15 @@ impl Fault {
             code,
             reason: String::new(),
             count,
+            continued: false,
         }
     }
 
-    fn matches(&self, verb: Verb, resource: &str) -> bool {
-        self.count > 0
-            && self.verb.is_none_or(|v| v == verb)
-            && self.resource.as_deref().is_none_or(|r| r == resource)
+    /// Only for later pages of a list (requests with a `continue` token): the client's list
+    /// fails part-way through.
+    pub fn continued(mut self) -> Self {
+        self.continued = true;
+        self
     }
 
     fn error(&self, verb: Verb, resource: &str) -> ApiError {
@@ -141,18 +194,41 @@ pub struct Hooks {
     pub counts: BTreeMap<(Verb, String), u64>,
     /// Pending faults, first match wins.
     pub faults: Vec<Fault>,
+    /// Pending delays, first match wins.
+    pub delays: Vec<Delay>,
     /// `(namespace, service)` -> target address.
     pub proxies: HashMap<(String, String), SocketAddr>,
 }
 
 impl Hooks {
-    /// Counts the request and returns the injected error, if a fault matches.
-    pub fn on_request(&mut self, verb: Verb, resource: &str) -> Option<ApiError> {
+    /// Counts the request; returns how long to hold it, if a delay matches, and the injected
+    /// error, if a fault matches. `continued`: a list request for a later page.
+    pub fn on_request(
+        &mut self,
+        verb: Verb,
+        resource: &str,
+        continued: bool,
+    ) -> (Option<Duration>, Option<ApiError>) {
         *self.counts.entry((verb, resource.to_string())).or_insert(0) += 1;
-        let f = self.faults.iter_mut().find(|f| f.matches(verb, resource))?;
-        f.count -= 1;
-        let e = f.error(verb, resource);
+        let req = (verb, resource, continued);
+        let delay = self
+            .delays
+            .iter_mut()
+            .find(|d| d.count > 0 && matches((d.verb, d.resource.as_deref(), d.continued), req));
+        let delay = delay.map(|d| {
+            d.count -= 1;
+            Duration::from_millis(d.millis)
+        });
+        self.delays.retain(|d| d.count > 0);
+        let fault = self
+            .faults
+            .iter_mut()
+            .find(|f| f.count > 0 && matches((f.verb, f.resource.as_deref(), f.continued), req));
+        let error = fault.map(|f| {
+            f.count -= 1;
+            f.error(verb, resource)
+        });
         self.faults.retain(|f| f.count > 0);
-        Some(e)
+        (delay, error)
     }
 }

@@ -25,8 +25,9 @@
 //! The binary (`fake-apiserver --listen 127.0.0.1:0 --kubeconfig PATH [--proxy NS/NAME=ADDR]...
 //! [--history N]`) writes a kubeconfig once listening, prints the URL on stdout and runs until
 //! SIGTERM/SIGINT. The same hooks are served over HTTP: `GET /fake/counts`,
-//! `POST /fake/reset-counts`, `POST /fake/faults` (a JSON [`Fault`]), `DELETE /fake/faults`,
-//! `POST /fake/drop-watches`, `POST /fake/compact`,
+//! `POST /fake/reset-counts`, `POST /fake/faults` (a JSON [`Fault`]), `POST /fake/delays` (a
+//! JSON [`Delay`]), `DELETE /fake/faults` (faults and delays), `POST /fake/drop-watches`,
+//! `POST /fake/compact`,
 //! `POST /fake/proxies` (`{"namespace","name","address"}`).
 //!
 //! # What is implemented
@@ -119,7 +120,9 @@
 //!   unknown services are 404, unreachable targets 503.
 //! - **Test hooks**: request counters per ([`Verb`], resource) with status writes counted as
 //!   `plural/status` (discovery and proxy requests are not counted), [`Fault`] injection
-//!   (note that kube's client itself retries 429/503/504, so use e.g. 500 to see a failure), [`FakeApiServer::drop_watches`],
+//!   (note that kube's client itself retries 429/503/504, so use e.g. 500 to see a failure),
+//!   [`Delay`]s that hold requests (both can target only the later pages of a list, so a
+//!   client's paged list fails or stalls part-way), [`FakeApiServer::drop_watches`],
 //!   [`FakeApiServer::compact`].
 //!
 //! # What is not implemented
@@ -157,7 +160,7 @@ mod util;
 mod watch;
 
 pub use errors::ApiError;
-pub use hooks::{Fault, Verb};
+pub use hooks::{Delay, Fault, Verb};
 
 /// State shared by all request handlers.
 pub(crate) struct Shared {
@@ -327,9 +330,16 @@ impl FakeApiServer {
         self.shared.hooks().faults.push(fault);
     }
 
-    /// Removes all pending faults.
+    /// Holds matching requests before serving them (see [`Delay`]).
+    pub fn inject_delay(&self, delay: Delay) {
+        self.shared.hooks().delays.push(delay);
+    }
+
+    /// Removes all pending faults and delays.
     pub fn clear_faults(&self) {
-        self.shared.hooks().faults.clear();
+        let mut hooks = self.shared.hooks();
+        hooks.faults.clear();
+        hooks.delays.clear();
     }
 
     /// Closes every open watch stream (clients see the stream end).

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{self, ApplyReq};
 use crate::errors::{ApiError, ApiResult, json_response};
-use crate::hooks::{Fault, Verb};
+use crate::hooks::{Delay, Fault, Verb};
 use crate::patch;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector, Selector};
@@ -202,7 +202,12 @@ async fn route(
     } else {
         rt.plural.clone()
     };
-    if let Some(e) = shared.hooks().on_request(verb, &counted) {
+    let continued = verb == Verb::List && query.get("continue").is_some_and(|c| !c.is_empty());
+    let (delay, fault) = shared.hooks().on_request(verb, &counted, continued);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(e) = fault {
         return Err(e);
     }
     let ns_str = ns.clone().unwrap_or_default();
@@ -667,8 +672,16 @@ fn admin(shared: &Arc<Shared>, method: &Method, rest: &[&str], body: &[u8]) -> A
             shared.hooks().faults.push(f);
             Ok(ok(&json!({})))
         }
+        (&Method::POST, ["delays"]) => {
+            let d: Delay = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid delay: {e}")))?;
+            shared.hooks().delays.push(d);
+            Ok(ok(&json!({})))
+        }
         (&Method::DELETE, ["faults"]) => {
-            shared.hooks().faults.clear();
+            let mut hooks = shared.hooks();
+            hooks.faults.clear();
+            hooks.delays.clear();
             Ok(ok(&json!({})))
         }
         (&Method::POST, ["drop-watches"]) => {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fake_apiserver::{Fault, Verb};
+use fake_apiserver::{Delay, Fault, Verb};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -100,6 +100,79 @@ async fn faults_fail_the_next_matching_requests() {
     server.inject_fault(Fault::new(None, None, 403, 100));
     server.clear_faults();
     api.get("a").await.unwrap();
+}
+
+#[tokio::test]
+async fn faults_and_delays_can_target_the_later_pages_of_a_list() {
+    let (server, client) = setup().await;
+    let api = secrets(&client);
+    for i in 0..5 {
+        api.create(&PostParams::default(), &secret(&format!("s{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let first = ListParams::default().limit(2);
+    server.inject_fault(Fault::new(Some(Verb::List), Some("secrets"), 500, 1).continued());
+    // A first page (and a get) passes; the fault waits for a continued page.
+    let page = api.list(&first).await.unwrap();
+    api.get("s0").await.unwrap();
+    let token = page.metadata.continue_.clone().unwrap();
+    let e = api_err(
+        api.list(&first.clone().continue_token(&token))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((e.code, e.reason.as_str()), (500, "InternalError"));
+    // Consumed: the same page now arrives.
+    let again = api
+        .list(&first.clone().continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(again.items.len(), 2);
+
+    server.inject_delay(Delay::new(Some(Verb::List), Some("secrets"), 400, 1).continued());
+    let started = std::time::Instant::now();
+    let page = api.list(&first).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "first page held"
+    );
+    let token = page.metadata.continue_.clone().unwrap();
+    let started = std::time::Instant::now();
+    api.list(&first.clone().continue_token(&token))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "later page not held"
+    );
+    let started = std::time::Instant::now();
+    api.list(&first.clone().continue_token(&token))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "held more than count"
+    );
+
+    // The admin endpoint takes the same JSON; DELETE /fake/faults clears delays too.
+    let (code, _, _) = raw(
+        &server,
+        "POST",
+        "/fake/delays",
+        &[],
+        r#"{"verb":"get","resource":"secrets","millis":5000,"count":1}"#,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(code, 200);
+    server.clear_faults();
+    let started = std::time::Instant::now();
+    api.get("s0").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "cleared delay held"
+    );
 }
 
 async fn backend() -> std::net::SocketAddr {
