@@ -12,3 +12,4 @@ mod options;
 mod reconcile;
 mod relist;
 mod resilience;
+mod soak;

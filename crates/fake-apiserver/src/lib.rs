@@ -330,6 +330,11 @@ impl FakeApiServer {
         self.shared.hooks().faults.push(fault);
     }
 
+    /// Faults not yet used up (with what is left of their counts).
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.shared.hooks().faults.clone()
+    }
+
     /// Holds matching requests before serving them (see [`Delay`]).
     pub fn inject_delay(&self, delay: Delay) {
         self.shared.hooks().delays.push(delay);
