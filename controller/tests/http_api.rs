@@ -192,6 +192,106 @@ async fn verify_and_rotate() {
     assert!(sealant_api::unseal(&moved, &only_new, &Default::default()).is_err());
 }
 
+/// Batch `/v1/rotate`: a `kind: List` in, a `kind: List` out, one result per item in order.
+#[tokio::test]
+async fn batch_rotate_answers_a_list_item_by_item() {
+    let (_server, _client, ctl) = setup().await;
+    let (key, cert) = test_key();
+    let (_, foreign) = new_key();
+    let good = seal(&cert, "app", "a", &[("k", "batch-value")], Scope::Strict);
+    let other = seal(&foreign, "app", "b", &[("k", "x")], Scope::Strict);
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            serde_json::to_value(&good).unwrap(),
+            serde_json::to_value(&other).unwrap(),
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"}},
+            serde_json::to_value(&good).unwrap(),
+        ],
+    });
+    // YAML too: a block List whose items are flow mappings.
+    let yaml: String = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .fold("apiVersion: v1\nkind: List\nitems:\n".to_owned(), |y, i| {
+            y + &format!("- {i}\n")
+        });
+    for body in [serde_json::to_string(&list).unwrap(), yaml.clone()] {
+        let (code, head, resp) = http(
+            ctl.http_addr,
+            "POST",
+            "/v1/rotate",
+            &[("X-Forwarded-For", "10.3.0.1")],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(code, 200, "{resp}");
+        assert!(head.to_ascii_lowercase().contains("application/json"));
+        assert!(!resp.contains("batch-value"));
+        let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+        assert_eq!(
+            (v["apiVersion"].as_str(), v["kind"].as_str()),
+            (Some("v1"), Some("List"))
+        );
+        let items = v["items"].as_array().unwrap();
+        assert_eq!(items.len(), 4);
+        for i in [0, 3] {
+            assert_eq!(items[i]["kind"], "SealedSecret");
+            assert_eq!(items[i]["apiVersion"], "bitnami.com/v1alpha1");
+            let rotated: SealedSecret = serde_json::from_value(items[i].clone()).unwrap();
+            let mut ring = sealant_crypto::Keyring::new();
+            ring.insert(sealant_crypto::KeyEntry::new(
+                key.clone(),
+                Some(cert.clone()),
+            ));
+            let out = sealant_api::unseal(&rotated, &ring, &Default::default()).unwrap();
+            assert_eq!(out.secret.data.unwrap()["k"].0, b"batch-value");
+        }
+        for (i, reason, code) in [(1, "UnknownKey", 409), (2, "InvalidInput", 400)] {
+            let s = &items[i];
+            assert_eq!(
+                (s["apiVersion"].as_str(), s["kind"].as_str()),
+                (Some("v1"), Some("Status"))
+            );
+            assert_eq!(s["status"], "Failure");
+            assert_eq!(s["reason"], reason, "{s}");
+            assert_eq!(s["code"], code);
+            assert!(s["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+
+    // At most 100 items: more is 413 with a JSON error, and nothing is re-sealed.
+    let many = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": vec![serde_json::to_value(&good).unwrap(); 101],
+    });
+    let (code, _, resp) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/rotate",
+        &[("X-Forwarded-For", "10.3.0.2")],
+        serde_json::to_string(&many).unwrap().as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 413, "{resp}");
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!(v["reason"], "TooManyItems");
+    // A List next to another document is no batch.
+    let two = format!("{yaml}---\n{}", sealant_api::to_yaml(&good).unwrap());
+    let (code, _, _) = http(
+        ctl.http_addr,
+        "POST",
+        "/v1/rotate",
+        &[("X-Forwarded-For", "10.3.0.3")],
+        two.as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 400);
+}
+
 #[tokio::test]
 async fn bad_bodies_limits_and_rate_limiting() {
     let (_server, _client, ctl) = setup().await;

@@ -18,13 +18,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use sealant_api::{
-    ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_NAMESPACE_WIDE, API_VERSION, KIND,
-    SealedSecret, UnsealOptions, parse_documents, scope_from_annotations, sealed_secret_from_value,
-    unseal_values_only,
+    SealedSecret, UnsealOptions, parse_documents, sealed_secret_from_value, unseal_values_only,
 };
-use sealant_crypto::{Keyring, Scope, encode_value, seal};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
+
+pub mod rotate;
+
+pub use rotate::reseal;
 
 use crate::keys::Keys;
 use crate::metrics::{HttpDurationLabels, HttpLabels, Metrics};
@@ -224,103 +225,36 @@ async fn verify(State(state): State<ApiState>, body: Bytes) -> Response {
 }
 
 async fn rotate(State(state): State<ApiState>, body: Bytes) -> Response {
-    let ss = match read_sealed_secret(&body) {
-        Ok(ss) => ss,
-        Err(resp) => return resp,
-    };
     let keys = state.keys.current();
     let opts = UnsealOptions {
         accept_v1_data: state.accept_v1_data,
     };
-    let result = tokio::task::spawn_blocking(move || reseal(&ss, &keys.keyring, &opts)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let body = rotate::read_body(&body)?;
+        Ok(match body {
+            rotate::Body::One(ss) => Json(rotate::resealed_json(&rotate::reseal(
+                &ss,
+                &keys.keyring,
+                &opts,
+            )?)),
+            rotate::Body::Batch(items) => {
+                let done: Vec<_> = items
+                    .into_iter()
+                    .map(|item| item.and_then(|ss| rotate::reseal(&ss, &keys.keyring, &opts)))
+                    .collect();
+                Json(rotate::batch_json(&done))
+            }
+        })
+    })
+    .await;
     match result {
-        Ok(Ok(out)) => {
-            let mut value = serde_json::to_value(&out).unwrap_or_default();
-            value["apiVersion"] = json!(API_VERSION);
-            value["kind"] = json!(KIND);
-            Json(value).into_response()
-        }
+        Ok(Ok(json)) => json.into_response(),
         Ok(Err((code, reason, message))) => error(code, reason, message),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "re-seal task failed",
         ),
-    }
-}
-
-/// Re-seals every value of `ss` with the newest key, for the scope, name and namespace of its
-/// TOP-LEVEL metadata; the template (metadata, type, templates) is kept, with its scope
-/// annotations aligned to the top-level scope.
-pub fn reseal(
-    ss: &SealedSecret,
-    keyring: &Keyring,
-    opts: &UnsealOptions,
-) -> Result<SealedSecret, (StatusCode, &'static str, String)> {
-    let newest = keyring.newest().ok_or((
-        StatusCode::SERVICE_UNAVAILABLE,
-        "NoKeys",
-        "no sealing keys are loaded".to_owned(),
-    ))?;
-    let out = unseal_values_only(ss, keyring, opts)
-        .map_err(|e| (StatusCode::CONFLICT, e.reason(), e.to_string()))?;
-    let namespace = ss.metadata.namespace.clone().unwrap_or_default();
-    let name = ss.metadata.name.clone().unwrap_or_default();
-    let top = ss.metadata.annotations.clone().unwrap_or_default();
-    let scope = scope_from_annotations(&top);
-    let label = scope.label(&namespace, &name);
-    let mut encrypted = std::collections::BTreeMap::new();
-    for (item, value) in out.secret.data.iter().flatten() {
-        let sealed = seal(newest.key.public_key(), &value.0, &label).map_err(|e| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SealFailed",
-                format!("cannot seal item {item:?}: {e}"),
-            )
-        })?;
-        encrypted.insert(item.clone(), encode_value(&sealed));
-    }
-    let mut new = ss.clone();
-    new.status = None;
-    let m = &mut new.metadata;
-    m.uid = None;
-    m.resource_version = None;
-    m.generation = None;
-    m.creation_timestamp = None;
-    m.managed_fields = None;
-    m.deletion_timestamp = None;
-    m.deletion_grace_period_seconds = None;
-    m.self_link = None;
-    let mut annotations = top;
-    set_scope(&mut annotations, scope);
-    annotations.insert(
-        ANNOTATION_KEY_IDS.to_owned(),
-        newest.key_id().as_str().to_owned(),
-    );
-    m.annotations = Some(annotations);
-    if ss.spec.data.is_some() && new.spec.template.type_.is_none() {
-        new.spec.template.type_ = out.secret.type_.clone();
-    }
-    let tmeta = &mut new.spec.template.metadata;
-    let mut tann = tmeta.annotations.take().unwrap_or_default();
-    set_scope(&mut tann, scope);
-    tmeta.annotations = Some(tann).filter(|a| !a.is_empty());
-    new.spec.encrypted_data = encrypted;
-    new.spec.data = None;
-    Ok(new)
-}
-
-fn set_scope(annotations: &mut std::collections::BTreeMap<String, String>, scope: Scope) {
-    annotations.remove(ANNOTATION_CLUSTER_WIDE);
-    annotations.remove(ANNOTATION_NAMESPACE_WIDE);
-    match scope {
-        Scope::ClusterWide => {
-            annotations.insert(ANNOTATION_CLUSTER_WIDE.to_owned(), "true".to_owned());
-        }
-        Scope::NamespaceWide => {
-            annotations.insert(ANNOTATION_NAMESPACE_WIDE.to_owned(), "true".to_owned());
-        }
-        _ => {}
     }
 }
 
