@@ -128,7 +128,8 @@ where
 
     for round in 1..=params.rounds {
         let what = format!("round {round} of seed {}", params.seed);
-        let faults = soak.faults(params);
+        server.reset_counts();
+        let faults = soak.faults();
         for f in &faults {
             server.inject_fault(f.clone());
         }
@@ -150,10 +151,15 @@ where
         }
         server.compact();
         report.changes += params.creates + params.updates + params.deletes;
-        // The relists run while the faults still bite; the watches drop again meanwhile.
-        tokio::time::sleep(Duration::from_millis(soak.rng.random_range(0..400))).await;
+        // The relists run and the changes are reconciled while the faults still bite; the
+        // watches drop again meanwhile.
+        let relisting = Instant::now() + Duration::from_secs(10);
+        while server.count(Verb::List, "sealedsecrets") == 0 && Instant::now() < relisting {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(soak.rng.random_range(0..1000))).await;
         server.drop_watches();
-        tokio::time::sleep(Duration::from_millis(soak.rng.random_range(0..400))).await;
+        tokio::time::sleep(Duration::from_millis(soak.rng.random_range(0..500))).await;
         let pending: u64 = server
             .pending_faults()
             .iter()
@@ -308,11 +314,8 @@ impl Soak {
     }
 
     /// The round's fault mix: each kind fails a seeded number of requests.
-    fn faults(&mut self, params: &Params) -> Vec<Fault> {
-        let scale = u32::try_from(params.objects / 20)
-            .unwrap_or(u32::MAX)
-            .max(5);
-        let n = |rng: &mut StdRng| rng.random_range(1..=scale);
+    fn faults(&mut self) -> Vec<Fault> {
+        let n = |rng: &mut StdRng| rng.random_range(1..=10);
         let rng = &mut self.rng;
         let mut faults = vec![
             Fault::new(Some(Verb::Create), Some("secrets"), 500, n(rng)),
