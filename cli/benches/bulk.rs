@@ -44,8 +44,29 @@ fn command(cores: Cores, taskset: bool) -> Command {
     }
 }
 
-/// Wall time of one run of `sealant ARGS`, which must succeed.
-fn time(cores: Cores, taskset: bool, args: &[&str], dir: &Path) -> f64 {
+/// CPU seconds (user + system) used by waited-for child processes so far; Linux only (0
+/// elsewhere). From `/proc/self/stat`, in clock ticks of 1/100 s.
+fn children_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    // After the command name: state is field 3; cutime and cstime are fields 16 and 17.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(13) + tick(14)) / 100.0
+}
+
+/// Wall time and CPU time of one run of `sealant ARGS`, which must succeed.
+fn time(cores: Cores, taskset: bool, args: &[&str], dir: &Path) -> (f64, f64) {
+    let cpu = children_cpu();
     let start = Instant::now();
     let out = command(cores, taskset)
         .args(args)
@@ -59,7 +80,7 @@ fn time(cores: Cores, taskset: bool, args: &[&str], dir: &Path) -> f64 {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    secs
+    (secs, children_cpu() - cpu)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -131,7 +152,7 @@ fn main() {
         ("verify --key", &verify[..]),
         ("reseal (offline)", &reseal[..]),
     ] {
-        let mut sides = [0.0; 2];
+        let mut sides = [(0.0, 0.0); 2];
         // Interleaved (one core, all cores), so a slow spell of the host hits both sides.
         for (side, mode) in [(1, Cores::One), (0, Cores::All)] {
             if args[0] == "reseal" {
@@ -142,6 +163,14 @@ fn main() {
         rows.push((what, sides[0], sides[1]));
     }
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\nload average (1, 5, 15 min) after the runs, which add up to {cores}: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "\nbulk commands over {n} SealedSecrets (one file each, 3 values, RSA-4096): {cores} cores vs one ({})\n",
         if taskset {
@@ -151,10 +180,10 @@ fn main() {
         }
     );
     println!(
-        "| command | all cores (s) | one core (s) | speed-up | private-key ops/s, all cores | target |"
+        "| command | all cores (s) | one core (s) | speed-up | CPU s / wall s, all cores | private-key ops/s, all cores | target |"
     );
-    println!("|---|---:|---:|---:|---:|---|");
-    for (what, all, one) in rows {
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for (what, (all, all_cpu), (one, _)) in rows {
         let ratio = one / all;
         let target = if quick {
             "(quick: ≥ 1.7× applies to the full run)".to_owned()
@@ -164,7 +193,8 @@ fn main() {
             "(one core: no target)".to_owned()
         };
         println!(
-            "| {what} | {all:.2} | {one:.2} | {ratio:.2}× | {:.0} | {target} |",
+            "| {what} | {all:.2} | {one:.2} | {ratio:.2}× | {:.2} | {:.0} | {target} |",
+            all_cpu / all,
             (3 * n) as f64 / all
         );
     }

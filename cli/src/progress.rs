@@ -60,8 +60,14 @@ fn shown(stderr_is_terminal: bool, total: usize) -> bool {
 }
 
 fn style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)")
+    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({rate}/s, {eta} left)")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}", state.per_sec());
+            },
+        )
         .progress_chars("#>-")
 }
 

@@ -923,17 +923,19 @@ async fn verify_online_waits_out_the_rate_limit() {
     assert!(out.stdout.contains("6 ok, 0 failed"), "{}", out.stdout);
 }
 
-/// Requests an upstream-like stand-in saw.
+/// `/v1/rotate` requests a stand-in saw.
 #[derive(Default)]
 struct Seen {
     lists: std::sync::atomic::AtomicUsize,
     singles: std::sync::atomic::AtomicUsize,
 }
 
-/// A stand-in for an upstream controller in front of the real one: a `kind: List` posted to
-/// `/v1/rotate` gets 500 (what upstream answers), everything else is forwarded.
-async fn upstream_stand_in(
+/// A counting proxy in front of the real controller. With `upstream`, it stands in for an
+/// upstream controller: a `kind: List` posted to `/v1/rotate` gets 500 (what upstream answers);
+/// everything else is forwarded.
+async fn stand_in(
     target: std::net::SocketAddr,
+    upstream: bool,
 ) -> (std::net::SocketAddr, std::sync::Arc<Seen>) {
     use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -980,6 +982,10 @@ async fn upstream_stand_in(
                 if request_line.starts_with("POST /v1/rotate") {
                     if is_list {
                         counts.lists.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        counts.singles.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if is_list && upstream {
                         let text = "Error rotating secret: cannot decode a List";
                         let reply = format!(
                             "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
@@ -988,7 +994,6 @@ async fn upstream_stand_in(
                         conn.write_all(reply.as_bytes()).await.unwrap();
                         return;
                     }
-                    counts.singles.fetch_add(1, Ordering::SeqCst);
                 }
                 let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
                 let method = request_line.split(' ').next().unwrap_or("GET").to_owned();
@@ -1011,9 +1016,9 @@ async fn upstream_stand_in(
 async fn reseal_online_falls_back_to_one_object_per_request_for_an_upstream_controller() {
     use std::sync::atomic::Ordering;
     let c = cluster().await;
-    let (stand_in, seen) = upstream_stand_in(c.ctl.http_addr).await;
+    let (proxy, seen) = stand_in(c.ctl.http_addr, true).await;
     service(&c.client, "default", "upstream", Some("http")).await;
-    c.server.add_proxy("default", "upstream", stand_in);
+    c.server.add_proxy("default", "upstream", proxy);
     let (_, old_cert) = shared_key();
     let d = c.dir.path();
     let kc = c.kubeconfig();
@@ -1074,6 +1079,89 @@ async fn reseal_online_falls_back_to_one_object_per_request_for_an_upstream_cont
         key_ids(&new_text),
         vec![newest.as_str().to_owned(); count],
         "every object is on the newest key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reseal_online_sends_batches_to_a_controller_that_takes_them() {
+    use std::sync::atomic::Ordering;
+    let c = cluster().await;
+    let (proxy, seen) = stand_in(c.ctl.http_addr, false).await;
+    service(&c.client, "default", "counted", Some("http")).await;
+    c.server.add_proxy("default", "counted", proxy);
+    let (_, old_cert) = shared_key();
+    let (_, stranger) = new_key();
+    let d = c.dir.path();
+    let kc = c.kubeconfig();
+    let kc = kc.to_str().unwrap();
+    let count = 105;
+    let mut text = String::new();
+    for i in 0..count {
+        text.push_str(&yaml(&sealed(&old_cert, "prod", &format!("db{i}"))));
+    }
+    let file = c.path("many.yaml");
+    std::fs::write(&file, &text).unwrap();
+    // One object the controller cannot open, in its own file: its failure comes back as the
+    // batch's item, the others re-seal, and (all or nothing) no file is written.
+    let bad = c.path("bad.yaml");
+    std::fs::write(&bad, yaml(&sealed(&stranger, "prod", "alien"))).unwrap();
+    c.ctl.request_new_key();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while c.ctl.keys.current().keyring.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no new key");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counted = [
+        "--controller-namespace",
+        "default",
+        "--controller-name",
+        "counted",
+    ];
+    let mut args = vec!["reseal", "--kubeconfig", kc];
+    args.extend(counted);
+    args.extend([file.to_str().unwrap(), bad.to_str().unwrap()]);
+    let out = run(d, &args).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("prod/alien: FAILED: "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "{count} re-sealed, 0 up to date, 1 failed; 0 of 2 files written"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        seen.lists.load(Ordering::SeqCst),
+        2,
+        "100 + 6 objects: two batches"
+    );
+    assert_eq!(seen.singles.load(Ordering::SeqCst), 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    // Without the stranger: everything is re-sealed, in batches, and written.
+    let mut args = vec!["reseal", "--kubeconfig", kc];
+    args.extend(counted);
+    args.push(file.to_str().unwrap());
+    let out = run(d, &args).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(seen.lists.load(Ordering::SeqCst), 4);
+    assert_eq!(seen.singles.load(Ordering::SeqCst), 0);
+    let newest = c
+        .ctl
+        .keys
+        .current()
+        .keyring
+        .newest()
+        .unwrap()
+        .key_id()
+        .clone();
+    assert_eq!(
+        key_ids(&std::fs::read_to_string(&file).unwrap()),
+        vec![newest.as_str().to_owned(); count]
     );
 }
 
