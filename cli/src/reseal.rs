@@ -220,6 +220,7 @@ impl ResealArgs {
             let newest = cert.key_id().clone();
             let opts = UnsealOptions {
                 accept_v1_data: self.accept_deprecated_v1_data,
+                ..UnsealOptions::default()
             };
             (Resealer::Offline(keyring, cert, opts), newest)
         };

@@ -82,6 +82,7 @@ impl UnsealArgs {
             format: self.format.into(),
             options: UnsealOptions {
                 accept_v1_data: self.accept_deprecated_v1_data,
+                ..UnsealOptions::default()
             },
         })
     }

@@ -316,6 +316,7 @@ impl VerifyArgs {
                 keyring,
                 UnsealOptions {
                     accept_v1_data: self.accept_deprecated_v1_data,
+                    ..UnsealOptions::default()
                 },
             )
         } else if !self.cert.is_empty() {

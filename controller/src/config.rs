@@ -106,6 +106,11 @@ pub struct Config {
     #[arg(long, env = "SEALANT_PRIVATEKEY_LABELS", default_value = "", value_parser = parse_pairs)]
     pub privatekey_labels: Pairs,
 
+    /// Refuse `spec.template.data` instead of rendering it: such SealedSecrets become Stalled
+    /// (reason `TemplatesDisabled`) and are never decrypted or rendered.
+    #[arg(long, env = "SEALANT_DISABLE_TEMPLATES", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub disable_templates: bool,
+
     /// Write the status subresource of SealedSecrets.
     #[arg(long, env = "SEALANT_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
     pub update_status: bool,

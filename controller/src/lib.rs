@@ -234,6 +234,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
                         update_status: cfg.update_status,
                         max_retry_delay: cfg.max_retry_delay,
                         workers: watch_opts.workers,
+                        templates_disabled: cfg.disable_templates,
                     },
                 )
                 .with_leadership(lead.clone())

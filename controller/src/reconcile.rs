@@ -66,6 +66,8 @@ pub struct ReconcileOptions {
     pub max_retry_delay: Duration,
     /// Parallel decryptions (`--workers`).
     pub workers: u16,
+    /// Refuse `spec.template.data` (`--disable-templates`).
+    pub templates_disabled: bool,
 }
 
 /// What reconciles share.
@@ -270,6 +272,7 @@ impl Context {
     ) -> crate::unseal_pool::Job<Unsealed> {
         let opts = UnsealOptions {
             accept_v1_data: self.options.accept_v1_data,
+            templates_disabled: self.options.templates_disabled,
         };
         let mut owned = ss.clone();
         if self.naive
@@ -558,6 +561,20 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     let uid = ss.metadata.uid.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let digest = digest(ss, ctx.options.accept_v1_data);
+
+    // Templates switched off: refused before any request or decryption, also when a Secret
+    // rendered earlier (with templates on) is still there.
+    if ctx.options.templates_disabled
+        && ss.spec.template.data.as_ref().is_some_and(|t| !t.is_empty())
+    {
+        let cause = sealant_api::FailureCause::TemplatesDisabled;
+        return Ok(Pass::failed(
+            true,
+            cause.reason(),
+            "ErrUnsealFailed",
+            format!("cannot unseal {namespace}/{name}: spec.template.data: {cause}"),
+        ));
+    }
 
     // Known in sync from the Secret watch: no request, no decryption. At startup, wait (briefly)
     // for the first list of Secrets so a restart over synced objects costs no request at all.

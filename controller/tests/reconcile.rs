@@ -354,6 +354,7 @@ async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
             update_status: true,
             max_retry_delay: Duration::from_secs(1),
             workers: 1,
+            templates_disabled: false,
         },
     ));
     let old = Arc::new(

@@ -207,6 +207,7 @@ async fn verify(State(state): State<ApiState>, body: Bytes) -> Response {
     let keys = state.keys.current();
     let opts = UnsealOptions {
         accept_v1_data: state.accept_v1_data,
+        ..UnsealOptions::default()
     };
     let result = tokio::task::spawn_blocking(move || {
         unseal_values_only(&ss, &keys.keyring, &opts).map(|_| ())
@@ -228,6 +229,7 @@ async fn rotate(State(state): State<ApiState>, body: Bytes) -> Response {
     let keys = state.keys.current();
     let opts = UnsealOptions {
         accept_v1_data: state.accept_v1_data,
+        ..UnsealOptions::default()
     };
     let result = tokio::task::spawn_blocking(move || {
         let body = rotate::read_body(&body)?;

@@ -19,6 +19,10 @@ pub struct UnsealOptions {
     /// Accept the deprecated v1 `spec.data` blob (the controller's default is to accept it;
     /// offline recovery rejects it unless asked).
     pub accept_v1_data: bool,
+    /// Refuse `spec.template.data` instead of rendering it (the controller's
+    /// `--disable-templates`): such objects fail with [`FailureCause::TemplatesDisabled`] before
+    /// anything is decrypted.
+    pub templates_disabled: bool,
 }
 
 /// A successfully unsealed object.
@@ -87,9 +91,12 @@ pub enum FailureCause {
     LegacyDataConflict,
     /// The legacy v1 `spec.data` decrypted but is not a JSON Secret.
     LegacyDataInvalid,
-    /// A `spec.template.data` template could not be rendered (unsupported construct, binary
-    /// value, …); the message says which.
+    /// A `spec.template.data` template was refused before rendering (unsupported construct,
+    /// wrong arity or kind, a limit its bounds exceed); the message says which. It never
+    /// depends on the values' content: only on the templates, item names and value lengths.
     Template(String),
+    /// `spec.template.data` is set but templates are switched off on this controller.
+    TemplatesDisabled,
     /// Any other cryptographic failure.
     Other(String),
 }
@@ -111,6 +118,7 @@ impl FailureCause {
             FailureCause::LegacyDataConflict => "LegacyDataConflict",
             FailureCause::LegacyDataInvalid => "LegacyDataInvalid",
             FailureCause::Template(_) => "TemplateError",
+            FailureCause::TemplatesDisabled => "TemplatesDisabled",
             FailureCause::Other(_) => "UnsealFailed",
         }
     }
@@ -168,6 +176,10 @@ impl fmt::Display for FailureCause {
                 f.write_str("the deprecated 'data' field decrypted, but does not hold a JSON Secret")
             }
             FailureCause::Template(message) => write!(f, "template: {message}"),
+            FailureCause::TemplatesDisabled => f.write_str(
+                "spec.template.data is set, but templates are disabled on this controller \
+                 (--disable-templates): remove spec.template.data or enable templates",
+            ),
             FailureCause::Other(message) => f.write_str(message),
         }
     }
@@ -309,6 +321,7 @@ impl FailureCause {
                 | FailureCause::LegacyDataConflict
                 | FailureCause::Template(_)
                 | FailureCause::TooLarge(_)
+                | FailureCause::TemplatesDisabled
         )
     }
 }
@@ -364,6 +377,14 @@ fn unseal_with(
             cause,
         }])
     };
+
+    let has_templates = ss.spec.template.data.as_ref().is_some_and(|t| !t.is_empty());
+    if render_templates && opts.templates_disabled && has_templates {
+        return Err(object_failure(
+            "spec.template.data",
+            FailureCause::TemplatesDisabled,
+        ));
+    }
 
     let legacy = ss.spec.data.as_deref().filter(|d| !d.is_empty());
     if legacy.is_some() && !ss.spec.encrypted_data.is_empty() {
@@ -463,30 +484,39 @@ fn unseal_with(
 }
 
 /// Renders `spec.template.data` over the unsealed values; each output overrides the
-/// same-named item (upstream: Go `text/template` over `map[string]string`).
+/// same-named item (upstream: Go `text/template` over `map[string]string`). Whether it fails, and
+/// how, depends only on the templates, the item names and the value lengths
+/// ([`crate::template`]).
 fn render_template_data(ss: &SealedSecret, secret: &mut Secret, failures: &mut Vec<ItemFailure>) {
     let Some(templates) = ss.spec.template.data.as_ref().filter(|t| !t.is_empty()) else {
         return;
     };
-    let values = secret.data.take().unwrap_or_default();
-    let mut rendered = BTreeMap::new();
-    {
-        let lookup = |key: &str| values.get(key).map(|v| v.0.as_slice());
-        for (item, source) in templates {
-            match crate::template::render(source, &lookup) {
-                Ok(text) => {
-                    rendered.insert(item.clone(), ByteString(text.into_bytes()));
-                }
-                Err(e) => failures.push(ItemFailure {
-                    item: format!("spec.template.data.{item}"),
-                    cause: FailureCause::Template(e.to_string()),
-                }),
+    let values: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    match crate::template::render_all(templates, &values) {
+        Ok(rendered) => {
+            let mut data: BTreeMap<String, ByteString> =
+                values.into_iter().map(|(k, v)| (k, ByteString(v))).collect();
+            data.extend(rendered.into_iter().map(|(k, v)| (k, ByteString(v))));
+            secret.data = (!data.is_empty()).then_some(data);
+        }
+        Err(errors) => {
+            for e in errors {
+                failures.push(ItemFailure {
+                    item: e.item.map_or_else(
+                        || "spec.template.data".to_owned(),
+                        |i| format!("spec.template.data.{i}"),
+                    ),
+                    cause: FailureCause::Template(e.error.to_string()),
+                });
             }
         }
     }
-    let mut data = values;
-    data.extend(rendered);
-    secret.data = (!data.is_empty()).then_some(data);
 }
 
 impl UnsealOutput {

@@ -201,6 +201,7 @@ fn legacy_v1_data() {
 
     let accept = UnsealOptions {
         accept_v1_data: true,
+        ..UnsealOptions::default()
     };
     let out = unseal(&ss, &ring, &accept).expect("accepted");
     assert_eq!(data_of(&out.secret)["token"], b"t0k3n");
