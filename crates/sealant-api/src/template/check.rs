@@ -216,7 +216,7 @@ impl Checker<'_> {
         let mut iterations = 0u64;
         let mut elem: Option<Abs> = None;
         let mut key: Option<Abs> = None;
-        let mut merge = |slot: &mut Option<Abs>, a: Abs| {
+        let merge = |slot: &mut Option<Abs>, a: Abs| {
             *slot = Some(match slot.take() {
                 None => a,
                 Some(s) => s.join(&a),

@@ -41,6 +41,8 @@ pub(crate) enum Tok {
 pub(crate) struct Token {
     pub tok: Tok,
     pub pos: usize,
+    /// Whitespace came right before it (so a `.field` starts a new operand, not a chain).
+    pub spaced: bool,
 }
 
 fn is_space(b: u8) -> bool {
@@ -82,7 +84,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
         }
         let Some(open) = open else {
             if !text.is_empty() {
-                toks.push(Token { tok: Tok::Text(text.to_vec()), pos: start });
+                toks.push(Token { tok: Tok::Text(text.to_vec()), pos: start, spaced: false });
             }
             break;
         };
@@ -98,7 +100,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             j += 2;
         }
         if !text.is_empty() {
-            toks.push(Token { tok: Tok::Text(text.to_vec()), pos: start });
+            toks.push(Token { tok: Tok::Text(text.to_vec()), pos: start, spaced: false });
         }
         // Comment: "{{/*" (after an optional "- ") up to "*/", then the closing delimiter.
         if b[j..].starts_with(b"/*") {
@@ -118,9 +120,10 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             trim_next = trim_right;
             continue;
         }
-        toks.push(Token { tok: Tok::Open, pos: open });
+        toks.push(Token { tok: Tok::Open, pos: open, spaced: false });
         // Inside the action.
         loop {
+            let before = j;
             while b.get(j).is_some_and(|&c| is_space(c)) {
                 // " -}}" closes with trimming.
                 if b.get(j + 1) == Some(&b'-') && b[j + 2..].starts_with(b"}}") {
@@ -133,13 +136,13 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             };
             if is_space(c) {
                 // " -}}"
-                toks.push(Token { tok: Tok::Close, pos: j });
+                toks.push(Token { tok: Tok::Close, pos: j, spaced: true });
                 i = j + 4;
                 trim_next = true;
                 break;
             }
             if b[j..].starts_with(b"}}") {
-                toks.push(Token { tok: Tok::Close, pos: j });
+                toks.push(Token { tok: Tok::Close, pos: j, spaced: j > before });
                 i = j + 2;
                 trim_next = false;
                 break;
@@ -232,7 +235,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
                     Tok::Ident(name)
                 }
             };
-            toks.push(Token { tok, pos });
+            toks.push(Token { tok, pos, spaced: pos > before });
             // A token must be followed by a separator (Go: "bad character" otherwise), except
             // before field chains, punctuation and the closing delimiter.
         }

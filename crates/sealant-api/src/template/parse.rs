@@ -322,7 +322,7 @@ impl Parser<'_> {
 
     fn template_name(&mut self, word: &str) -> Result<String, TemplateError> {
         match self.next() {
-            Some(Token { tok: Tok::Str(s), pos }) => String::from_utf8(s).map_err(|_| self.err(pos, "template name is not UTF-8")),
+            Some(Token { tok: Tok::Str(s), pos, .. }) => String::from_utf8(s).map_err(|_| self.err(pos, "template name is not UTF-8")),
             Some(t) => Err(self.err(t.pos, &format!("unexpected {} in {word}: expected a quoted template name", describe(&t.tok)))),
             None => Err(self.err(self.src.len(), &format!("unclosed {word}"))),
         }
@@ -492,7 +492,7 @@ impl Parser<'_> {
 
     fn chain(&mut self) -> Vec<String> {
         let mut chain = Vec::new();
-        while let Some(Tok::Field(f)) = self.peek() {
+        while let Some(Token { tok: Tok::Field(f), spaced: false, .. }) = self.toks.get(self.i) {
             chain.push(f.clone());
             self.i += 1;
         }
@@ -508,12 +508,17 @@ impl Parser<'_> {
             Tok::Close | Tok::Pipe | Tok::RParen => return Ok(None),
             Tok::Dot => {
                 self.i += 1;
-                if matches!(self.peek(), Some(Tok::Field(_))) {
+                if matches!(self.toks.get(self.i), Some(Token { tok: Tok::Field(_), spaced: false, .. })) {
                     return Err(self.err(t.pos, "unexpected . after term \".\""));
                 }
                 Arg::Dot
             }
-            Tok::Field(_) => Arg::Field(self.chain()),
+            Tok::Field(f) => {
+                self.i += 1;
+                let mut chain = vec![f];
+                chain.extend(self.chain());
+                Arg::Field(chain)
+            }
             Tok::Var(name) => {
                 self.i += 1;
                 let slot = self.lookup(&name, t.pos)?;

@@ -53,7 +53,6 @@ fn content_independent_errors_are_found_before_rendering() {
     assert!(fails("{{ repeat (atoi .pw) \"x\" }}").contains("work limit"));
     assert!(fails("{{ range .pw }}{{ end }}").contains("range can't iterate"));
     assert!(fails("{{ .pw.x }}").contains("can't evaluate field"));
-    assert!(fails(&"(".repeat(3000)).contains("") || true);
     let deep = format!("{{{{ {}\"x\"{} }}}}", "(".repeat(3000), ")".repeat(3000));
     assert!(fails(&deep).contains("nesting depth limit"));
 }
