@@ -89,6 +89,7 @@ fn join_env(a: &[Abs], b: &[Abs]) -> Vec<Abs> {
 fn unwrap_nil(mut a: Abs) -> Abs {
     if a.kinds & K_NIL != 0 {
         a.kinds = (a.kinds & !K_NIL) | K_NOVALUE;
+        a.w = a.w.max(super::value::NO_VALUE_WEIGHT);
     }
     a
 }

@@ -6,7 +6,7 @@
 pub const MAX_SOURCE: usize = 64 * 1024;
 /// Deepest nesting of control structures, parenthesised pipelines and `template` calls.
 /// Parsing, checking and rendering recurse at most this deep (a few KiB of stack per level).
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 32;
 /// Most tokens and nodes in one template.
 pub const MAX_NODES: usize = 20_000;
 /// Deepest nesting of lists and maps a template may build.
