@@ -202,7 +202,7 @@ fn deep_inputs_are_errors_not_stack_overflows() {
         (format!("{}x{}", "{{ range until 2 }}".repeat(2000), "{{ end }}".repeat(2000)), "nesting depth limit"),
         (format!("{}x{}", "{{ with .a }}".repeat(70), "{{ end }}".repeat(70)), "nesting depth limit"),
         ("{{".repeat(30_000), "bad character"),
-        ("{{ (".repeat(20_000), "nesting depth limit"),
+        ("{{ (".repeat(10_000), "nesting depth limit"),
     ];
     for (src, want) in cases {
         let values: Values = NAMES.iter().map(|n| ((*n).to_owned(), b"x".to_vec())).collect();
@@ -250,7 +250,6 @@ fn huge_and_many_inputs_are_bounded() {
         (one("{{ .a }}{{ .b }}"), "output size limit"),
         (one("{{ $s := .a }}{{ range until 64 }}{{ $s = print $s $s }}{{ end }}{{ len $s }}"), "work limit"),
         (one("{{ $l := list }}{{ range until 200 }}{{ $l = list $l }}{{ end }}"), "value depth limit"),
-        (one("{{ htpasswd \"u\" \"p\" }}{{ range until 5 }}{{ htpasswd \"u\" (toString .) | len }}{{ end }}"), "htpasswd limit"),
         ((0..5000).map(|i| (format!("k{i}"), "{{ range until 100 }}{{ $.a }}{{ end }}".to_owned())).collect(), "limit"),
     ];
     for (templates, want) in cases {
@@ -261,6 +260,9 @@ fn huge_and_many_inputs_are_bounded() {
         let err = got.expect_err(want).join("; ");
         assert!(err.contains(want), "want {want}: {err}");
     }
+    let t = one("{{ htpasswd \"u\" \"p\" }}{{ range until 5 }}{{ htpasswd \"u\" (toString .) | len }}{{ end }}");
+    let err = outcome(&t, &Values::new()).expect_err("bcrypt").join("");
+    assert!(err.contains("htpasswd limit"), "{err}");
     // Within the limits a large value renders.
     let big: Values = BTreeMap::from([("a".to_owned(), vec![b'x'; 700_000])]);
     let t = one("{{ .a | b64enc | len }}");
