@@ -202,7 +202,7 @@ fn deep_inputs_are_errors_not_stack_overflows() {
         (format!("{}x{}", "{{ range until 2 }}".repeat(2000), "{{ end }}".repeat(2000)), "nesting depth limit"),
         (format!("{}x{}", "{{ with .a }}".repeat(70), "{{ end }}".repeat(70)), "nesting depth limit"),
         ("{{".repeat(30_000), "bad character"),
-        (format!("{{{{ {}", "(".repeat(10_000)), "nesting depth limit"),
+        (format!("{{{{ {} }}}}", "(".repeat(10_000)), "nesting depth limit"),
     ];
     for (src, want) in cases {
         let values: Values = NAMES.iter().map(|n| ((*n).to_owned(), b"x".to_vec())).collect();
