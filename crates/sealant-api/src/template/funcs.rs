@@ -865,10 +865,13 @@ fn index(args: &[Value]) -> Value {
                 Value::Int(i) => usize::try_from(*i).ok().and_then(|i| l.items.get(i)).cloned().unwrap_or(Value::NoValue),
                 _ => Value::NoValue,
             },
-            Value::Dict(d) => match key {
-                Value::Str(k) => d.map.get(&k[..]).cloned().unwrap_or_else(|| if d.strings { Value::empty_str() } else { Value::NoValue }),
-                _ => Value::NoValue,
-            },
+            Value::Dict(d) => {
+                let missing = || if d.strings { Value::empty_str() } else { Value::NoValue };
+                match key {
+                    Value::Str(k) => d.map.get(&k[..]).cloned().unwrap_or_else(missing),
+                    _ => missing(),
+                }
+            }
             Value::Str(s) => match key {
                 Value::Int(i) => usize::try_from(*i).ok().and_then(|i| s.get(i)).map_or(Value::NoValue, |b| Value::Int(i64::from(*b))),
                 _ => Value::NoValue,
