@@ -640,7 +640,8 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     }
     let retry = assume_absent.then(|| desired.clone());
     let target = (namespace.as_str(), name.as_str());
-    let pass = write(target, existing.as_ref(), desired, &uid, ctx).await;
+    let templated = ss.spec.template.data.as_ref().is_some_and(|t| !t.is_empty());
+    let pass = write(target, existing.as_ref(), desired, (&uid, templated), ctx).await;
     match retry {
         Some(desired) if pass.already_exists => {
             tracing::debug!(namespace = %namespace, name = %name, "Secret exists after all; reading it");
@@ -648,7 +649,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
                 Ok(existing) => existing,
                 Err(pass) => return Ok(*pass),
             };
-            Ok(write(target, existing.as_ref(), desired, &uid, ctx)
+            Ok(write(target, existing.as_ref(), desired, (&uid, templated), ctx)
                 .await
                 .pass)
         }
@@ -697,18 +698,28 @@ struct Written {
     already_exists: bool,
 }
 
-/// Writes `desired` over `existing` as [`plan`] says.
+/// Writes `desired` over `existing` as [`plan`] says. `templated`: the data was rendered from
+/// `spec.template.data`.
 async fn write(
     (namespace, name): (&str, &str),
     existing: Option<&Secret>,
     desired: Secret,
-    uid: &str,
+    (uid, templated): (&str, bool),
     ctx: &Context,
 ) -> Written {
     let done = |pass| Written {
         pass,
         already_exists: false,
     };
+    // Over an immutable Secret, whether a new rendering equals the old one depends on the
+    // values; so that the outcome does not, a changed templated SealedSecret (the digest differs,
+    // or this write would not happen) is refused without comparing data.
+    if templated
+        && existing.is_some_and(|e| e.immutable == Some(true) && may_write(e, uid))
+    {
+        ctx.metrics.error("update", namespace);
+        return done(Pass::immutable(namespace, name));
+    }
     let result = match plan(existing, desired, uid) {
         Plan::Unchanged => return done(Pass::ready(false)),
         Plan::Conflict => {

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use kube::api::{Api, ListParams};
-use sealant_api::SealedSecret;
 use sealant_crypto::Scope;
 
 /// Templates an attacker who can edit SealedSecrets (but not read Secrets) would try: each
@@ -165,5 +164,32 @@ async fn disabled_templates_stall_and_never_render() {
     assert!(c.message.as_deref().unwrap_or_default().contains("--disable-templates"));
     ready(&client, "ns1", "plain").await;
     assert!(secret_api(&client, "ns1").get_opt("tpl").await.unwrap().is_none(), "nothing rendered");
-    let _: Vec<SealedSecret> = Vec::new();
+}
+
+/// Over an immutable Secret, a changed template is refused whether or not its new rendering
+/// equals the old one (that equality depends on the values: an oracle otherwise).
+#[tokio::test]
+async fn immutable_templated_secrets_refuse_every_change() {
+    let (_server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "k", &key, &cert).await;
+    let _ctl = controller(&client, &[]).await;
+    let mut ss = seal(&cert, "ns1", "imm", &[("pw", "abc-secret")], Scope::Strict);
+    ss.spec.template.immutable = Some(true);
+    ss.spec.template.data = Some(BTreeMap::from([("out".to_owned(), "{{ .pw }}".to_owned())]));
+    create(&client, &ss).await;
+    ready(&client, "ns1", "imm").await;
+    // The guess is right: the new template renders exactly what the Secret holds.
+    let mut cur = ss_api(&client, "ns1").get("imm").await.unwrap();
+    cur.spec.template.data = Some(BTreeMap::from([(
+        "out".to_owned(),
+        "{{ if hasPrefix \"a\" .pw }}{{ .pw }}{{ else }}x{{ end }}".to_owned(),
+    )]));
+    ss_api(&client, "ns1")
+        .replace("imm", &kube::api::PostParams::default(), &cur)
+        .await
+        .unwrap();
+    let bad = stalled(&client, "ns1", "imm").await;
+    assert_eq!(condition(&bad, "Stalled").unwrap().reason.as_deref(), Some("SecretImmutable"));
+    assert_no_plaintext(&client, &["abc-secret"]).await;
 }
