@@ -367,7 +367,7 @@ def check_chart(binary: Path, validator: Validator) -> int:
         "keyCutoffTime": "Mon, 02 Jan 2026 15:04:05 +0000", "acceptDeprecatedV1Data": False,
         "labelSelector": "team=a", "rateLimit": 0.5, "rateLimitBurst": 4,
         "privateKeyAnnotations": {"owner": "platform", "backup": "daily"},
-        "privateKeyLabels": {"tier": "keys"}, "updateStatus": True, "skipRecreate": True,
+        "privateKeyLabels": {"tier": "keys"}, "updateStatus": True, "skipRecreate": True, "disableTemplates": True,
         "workers": 8, "maxRetryDelay": "1m30s", "readTimeout": "30s", "writeTimeout": "45s",
         "maxBodyBytes": 4194304, "kubeClientQPS": 0, "kubeClientBurst": 200,
         "logLevel": "debug", "logFormat": "json",
@@ -458,7 +458,7 @@ def check_chart(binary: Path, validator: Validator) -> int:
                 "--key-cutoff-time=Mon, 02 Jan 2026 15:04:05 +0000", "--accept-deprecated-v1-data=false",
                 "--label-selector=team=a", "--rate-limit=0.5", "--rate-limit-burst=4",
                 "--privatekey-annotations=backup=daily,owner=platform", "--privatekey-labels=tier=keys",
-                "--update-status=true", "--skip-recreate", "--workers=8", "--max-retry-delay=1m30s",
+                "--update-status=true", "--skip-recreate", "--disable-templates", "--workers=8", "--max-retry-delay=1m30s",
                 "--read-timeout=30s", "--write-timeout=45s", "--max-body-bytes=4194304",
                 "--kubeclient-qps=0", "--kubeclient-burst=200", "--log-level=debug", "--log-format=json",
             ]

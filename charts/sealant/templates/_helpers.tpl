@@ -150,6 +150,9 @@ true
 {{- if $c.skipRecreate }}
 - "--skip-recreate"
 {{- end -}}
+{{- if $c.disableTemplates }}
+- "--disable-templates"
+{{- end -}}
 {{- range .Values.controller.extraArgs }}
 - {{ . | quote }}
 {{- end -}}

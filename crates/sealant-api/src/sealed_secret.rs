@@ -77,9 +77,10 @@ pub struct SecretTemplateSpec {
     /// Whether the Secret is immutable (set on create only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
-    /// Go `text/template` sources rendered over the unsealed values; they override
-    /// encryptedData items of the same name. Not supported by sealant yet: such objects fail
-    /// to unseal with an error naming the items.
+    /// Go `text/template` sources (with Sprig's generic functions) rendered over the unsealed
+    /// values; each output overrides the encryptedData item of the same name. Templates whose
+    /// cost cannot be bounded from the value lengths, or that use a function that fails on its
+    /// input, are refused before anything is rendered (the README lists what is supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "lenient::nullable_string_map_schema")]
     pub data: Option<BTreeMap<String, String>>,
