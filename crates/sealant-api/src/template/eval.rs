@@ -29,7 +29,6 @@ struct Eval<'a> {
 /// What a rendering produced and spent.
 pub(crate) struct Rendered {
     pub output: Vec<u8>,
-    pub work: u64,
 }
 
 /// Renders `parsed` over `data`, within `max_work` work units and `max_out` output bytes.
@@ -44,10 +43,7 @@ pub(crate) fn render(parsed: &Parsed, data: &Value, max_work: u64, max_out: u64)
     };
     e.vars[0] = data.clone();
     e.list(&parsed.root, data)?;
-    Ok(Rendered {
-        output: e.out,
-        work: e.work,
-    })
+    Ok(Rendered { output: e.out })
 }
 
 /// Go unwraps `interface{}` results: a nil interface becomes an invalid value.

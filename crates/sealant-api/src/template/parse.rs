@@ -57,7 +57,6 @@ pub(crate) enum Node {
 pub(crate) struct Pipeline {
     /// Variables declared (`:=`) or assigned (`=`), as slots.
     pub vars: Vec<usize>,
-    pub assign: bool,
     pub cmds: Vec<Command>,
     pub pos: usize,
 }
@@ -433,12 +432,12 @@ impl Parser<'_> {
                 };
                 let cmds = self.commands(context)?;
                 self.scope.extend(declared);
-                return Ok(Pipeline { vars, assign, cmds, pos });
+                return Ok(Pipeline { vars, cmds, pos });
             }
             self.i = save;
         }
         let cmds = self.commands(context)?;
-        Ok(Pipeline { vars, assign, cmds, pos })
+        Ok(Pipeline { vars, cmds, pos })
     }
 
     fn commands(&mut self, context: &str) -> Result<Vec<Command>, TemplateError> {
