@@ -565,7 +565,12 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     // Templates switched off: refused before any request or decryption, also when a Secret
     // rendered earlier (with templates on) is still there.
     if ctx.options.templates_disabled
-        && ss.spec.template.data.as_ref().is_some_and(|t| !t.is_empty())
+        && ss
+            .spec
+            .template
+            .data
+            .as_ref()
+            .is_some_and(|t| !t.is_empty())
     {
         let cause = sealant_api::FailureCause::TemplatesDisabled;
         return Ok(Pass::failed(
@@ -640,7 +645,12 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     }
     let retry = assume_absent.then(|| desired.clone());
     let target = (namespace.as_str(), name.as_str());
-    let templated = ss.spec.template.data.as_ref().is_some_and(|t| !t.is_empty());
+    let templated = ss
+        .spec
+        .template
+        .data
+        .as_ref()
+        .is_some_and(|t| !t.is_empty());
     let pass = write(target, existing.as_ref(), desired, (&uid, templated), ctx).await;
     match retry {
         Some(desired) if pass.already_exists => {
@@ -649,9 +659,11 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
                 Ok(existing) => existing,
                 Err(pass) => return Ok(*pass),
             };
-            Ok(write(target, existing.as_ref(), desired, (&uid, templated), ctx)
-                .await
-                .pass)
+            Ok(
+                write(target, existing.as_ref(), desired, (&uid, templated), ctx)
+                    .await
+                    .pass,
+            )
         }
         _ => Ok(pass.pass),
     }
@@ -714,9 +726,7 @@ async fn write(
     // Over an immutable Secret, whether a new rendering equals the old one depends on the
     // values; so that the outcome does not, a changed templated SealedSecret (the digest differs,
     // or this write would not happen) is refused without comparing data.
-    if templated
-        && existing.is_some_and(|e| e.immutable == Some(true) && may_write(e, uid))
-    {
+    if templated && existing.is_some_and(|e| e.immutable == Some(true) && may_write(e, uid)) {
         ctx.metrics.error("update", namespace);
         return done(Pass::immutable(namespace, name));
     }

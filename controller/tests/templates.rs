@@ -14,14 +14,26 @@ use sealant_crypto::Scope;
 /// either renders (Ready) or is refused (Stalled), for reasons that must not depend on `.pw`.
 const ATTACKS: &[(&str, &str)] = &[
     ("b64", "{{ .pw | trimPrefix \"a\" | b64dec }}"),
-    ("branch", "{{ if eq .pw \"aGVsbG8=\" }}{{ .pw | b64dec }}{{ else }}x{{ end }}"),
-    ("fail", "{{ if hasPrefix \"a\" .pw }}{{ fail \"x\" }}{{ end }}"),
+    (
+        "branch",
+        "{{ if eq .pw \"aGVsbG8=\" }}{{ .pw | b64dec }}{{ else }}x{{ end }}",
+    ),
+    (
+        "fail",
+        "{{ if hasPrefix \"a\" .pw }}{{ fail \"x\" }}{{ end }}",
+    ),
     ("index", "{{ index (splitList \"=\" .pw) 3 }}"),
     ("count", "{{ repeat (len (splitList \"a\" .pw)) .pw }}"),
     ("json", "{{ (fromJson .pw).x.y }}"),
     ("atoi", "{{ repeat (atoi .pw) \"x\" }}"),
-    ("deep", "{{ ((((((((((((((((((((((((((((((((((((((((\"x\")))))))))))))))))))))))))))))))))))))))) }}"),
-    ("position", "{{ range $i, $c := splitList \"\" .pw }}{{ if eq $c \"=\" }}{{ $i }}{{ end }}{{ end }}"),
+    (
+        "deep",
+        "{{ ((((((((((((((((((((((((((((((((((((((((\"x\")))))))))))))))))))))))))))))))))))))))) }}",
+    ),
+    (
+        "position",
+        "{{ range $i, $c := splitList \"\" .pw }}{{ if eq $c \"=\" }}{{ $i }}{{ end }}{{ end }}",
+    ),
     ("div", "{{ div 100 (len (trimAll \"a\" .pw)) }}"),
 ];
 
@@ -74,7 +86,9 @@ async fn observe(pw: &str) -> (Observed, BTreeMap<String, Option<Vec<u8>>>) {
         let secret = secret_api(&client, NS).get_opt(name).await.unwrap();
         rendered.insert(
             (*name).to_owned(),
-            secret.and_then(|s| s.data).and_then(|d| d.get("out").map(|v| v.0.clone())),
+            secret
+                .and_then(|s| s.data)
+                .and_then(|d| d.get("out").map(|v| v.0.clone())),
         );
     }
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), NS);
@@ -137,7 +151,11 @@ async fn equal_length_plaintexts_look_the_same_from_outside() {
     let (a, rendered_a) = observe("aGVsbG8=").await;
     let (b, rendered_b) = observe("b,c=d{}9").await;
     // The attacks are not vacuous: some render, some are refused, and what they render differs.
-    let ready = a.statuses.values().filter(|c| c.iter().any(|l| l.starts_with("Ready True"))).count();
+    let ready = a
+        .statuses
+        .values()
+        .filter(|c| c.iter().any(|l| l.starts_with("Ready True")))
+        .count();
     assert!(ready >= 5 && ready < ATTACKS.len(), "{:#?}", a.statuses);
     assert_ne!(rendered_a["branch"], rendered_b["branch"]);
     assert_ne!(rendered_a["b64"], rendered_b["b64"]);
@@ -157,13 +175,35 @@ async fn disabled_templates_stall_and_never_render() {
     let mut t = seal(&cert, "ns1", "tpl", &[("user", "off-user")], Scope::Strict);
     t.spec.template.data = Some(BTreeMap::from([("x".to_owned(), "{{ .user }}".to_owned())]));
     create(&client, &t).await;
-    create(&client, &seal(&cert, "ns1", "plain", &[("user", "plain-user")], Scope::Strict)).await;
+    create(
+        &client,
+        &seal(
+            &cert,
+            "ns1",
+            "plain",
+            &[("user", "plain-user")],
+            Scope::Strict,
+        ),
+    )
+    .await;
     let bad = stalled(&client, "ns1", "tpl").await;
     let c = condition(&bad, "Stalled").unwrap();
     assert_eq!(c.reason.as_deref(), Some("TemplatesDisabled"));
-    assert!(c.message.as_deref().unwrap_or_default().contains("--disable-templates"));
+    assert!(
+        c.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("--disable-templates")
+    );
     ready(&client, "ns1", "plain").await;
-    assert!(secret_api(&client, "ns1").get_opt("tpl").await.unwrap().is_none(), "nothing rendered");
+    assert!(
+        secret_api(&client, "ns1")
+            .get_opt("tpl")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing rendered"
+    );
 }
 
 /// Over an immutable Secret, a changed template is refused whether or not its new rendering
@@ -190,6 +230,9 @@ async fn immutable_templated_secrets_refuse_every_change() {
         .await
         .unwrap();
     let bad = stalled(&client, "ns1", "imm").await;
-    assert_eq!(condition(&bad, "Stalled").unwrap().reason.as_deref(), Some("SecretImmutable"));
+    assert_eq!(
+        condition(&bad, "Stalled").unwrap().reason.as_deref(),
+        Some("SecretImmutable")
+    );
     assert_no_plaintext(&client, &["abc-secret"]).await;
 }

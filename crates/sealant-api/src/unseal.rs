@@ -378,7 +378,12 @@ fn unseal_with(
         }])
     };
 
-    let has_templates = ss.spec.template.data.as_ref().is_some_and(|t| !t.is_empty());
+    let has_templates = ss
+        .spec
+        .template
+        .data
+        .as_ref()
+        .is_some_and(|t| !t.is_empty());
     if render_templates && opts.templates_disabled && has_templates {
         return Err(object_failure(
             "spec.template.data",
@@ -500,8 +505,10 @@ fn render_template_data(ss: &SealedSecret, secret: &mut Secret, failures: &mut V
         .collect();
     match crate::template::render_all(templates, &values) {
         Ok(rendered) => {
-            let mut data: BTreeMap<String, ByteString> =
-                values.into_iter().map(|(k, v)| (k, ByteString(v))).collect();
+            let mut data: BTreeMap<String, ByteString> = values
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v)))
+                .collect();
             data.extend(rendered.into_iter().map(|(k, v)| (k, ByteString(v))));
             secret.data = (!data.is_empty()).then_some(data);
         }

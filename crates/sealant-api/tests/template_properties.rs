@@ -20,9 +20,11 @@ type Values = BTreeMap<String, Vec<u8>>;
 
 /// What someone who cannot read the Secret sees: success, or the failure messages.
 fn outcome(templates: &BTreeMap<String, String>, values: &Values) -> Result<(), Vec<String>> {
-    render_all(templates, values)
-        .map(|_| ())
-        .map_err(|f| f.iter().map(|f| format!("{:?}: {}", f.item, f.error)).collect())
+    render_all(templates, values).map(|_| ()).map_err(|f| {
+        f.iter()
+            .map(|f| format!("{:?}: {}", f.item, f.error))
+            .collect()
+    })
 }
 
 fn one(t: &str) -> BTreeMap<String, String> {
@@ -53,21 +55,36 @@ fn values_strategy() -> impl Strategy<Value = (Values, Values)> {
         Just(b"aGVsbG8=-_:, {}[]\"0123456789".to_vec()),
         Just((0u8..=255).collect::<Vec<u8>>()),
     ];
-    (alphabet, proptest::collection::vec(0usize..24, 3), any::<u64>()).prop_map(|(alpha, lens, seed)| {
-        let mut state = seed | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut pick = |len: usize| -> Vec<u8> {
-            (0..len).map(|_| alpha[(next() % alpha.len() as u64) as usize]).collect()
-        };
-        let a: Values = NAMES.iter().zip(&lens).map(|(n, l)| ((*n).to_owned(), pick(*l))).collect();
-        let b: Values = NAMES.iter().zip(&lens).map(|(n, l)| ((*n).to_owned(), pick(*l))).collect();
-        (a, b)
-    })
+    (
+        alphabet,
+        proptest::collection::vec(0usize..24, 3),
+        any::<u64>(),
+    )
+        .prop_map(|(alpha, lens, seed)| {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let mut pick = |len: usize| -> Vec<u8> {
+                (0..len)
+                    .map(|_| alpha[(next() % alpha.len() as u64) as usize])
+                    .collect()
+            };
+            let a: Values = NAMES
+                .iter()
+                .zip(&lens)
+                .map(|(n, l)| ((*n).to_owned(), pick(*l)))
+                .collect();
+            let b: Values = NAMES
+                .iter()
+                .zip(&lens)
+                .map(|(n, l)| ((*n).to_owned(), pick(*l)))
+                .collect();
+            (a, b)
+        })
 }
 
 /// Templates that try to turn content into an outcome: error, size, time or a limit.
@@ -158,13 +175,48 @@ fn template_strategy() -> impl Strategy<Value = String> {
         Just("$".to_owned()),
     ];
     let func = prop_oneof![
-        Just("upper"), Just("lower"), Just("trim"), Just("b64enc"), Just("b64dec"), Just("b32dec"),
-        Just("trimPrefix"), Just("trimSuffix"), Just("replace"), Just("split"), Just("splitList"),
-        Just("index"), Just("len"), Just("eq"), Just("ne"), Just("lt"), Just("and"), Just("or"),
-        Just("not"), Just("printf"), Just("print"), Just("quote"), Just("default"), Just("toJson"),
-        Just("fromJson"), Just("repeat"), Just("substr"), Just("trunc"), Just("indent"), Just("list"),
-        Just("dict"), Just("first"), Just("join"), Just("sha256sum"), Just("contains"), Just("add"),
-        Just("atoi"), Just("until"), Just("slice"), Just("coalesce"), Just("ternary"), Just("empty"),
+        Just("upper"),
+        Just("lower"),
+        Just("trim"),
+        Just("b64enc"),
+        Just("b64dec"),
+        Just("b32dec"),
+        Just("trimPrefix"),
+        Just("trimSuffix"),
+        Just("replace"),
+        Just("split"),
+        Just("splitList"),
+        Just("index"),
+        Just("len"),
+        Just("eq"),
+        Just("ne"),
+        Just("lt"),
+        Just("and"),
+        Just("or"),
+        Just("not"),
+        Just("printf"),
+        Just("print"),
+        Just("quote"),
+        Just("default"),
+        Just("toJson"),
+        Just("fromJson"),
+        Just("repeat"),
+        Just("substr"),
+        Just("trunc"),
+        Just("indent"),
+        Just("list"),
+        Just("dict"),
+        Just("first"),
+        Just("join"),
+        Just("sha256sum"),
+        Just("contains"),
+        Just("add"),
+        Just("atoi"),
+        Just("until"),
+        Just("slice"),
+        Just("coalesce"),
+        Just("ternary"),
+        Just("empty"),
     ];
     let call = (func, proptest::collection::vec(operand.clone(), 0..4)).prop_map(|(f, args)| {
         if f == "printf" {
@@ -185,11 +237,18 @@ fn template_strategy() -> impl Strategy<Value = String> {
         let p = pipeline.clone();
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}x{b}")),
-            (p.clone(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!("{{{{ if {c} }}}}{a}{{{{ else }}}}{b}{{{{ end }}}}")),
-            (p.clone(), inner.clone()).prop_map(|(c, a)| format!("{{{{ with {c} }}}}{a}{{{{ end }}}}")),
-            (p.clone(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!("{{{{ range $i, $e := {c} }}}}{a}{{{{ else }}}}{b}{{{{ end }}}}")),
-            (p.clone(), inner.clone()).prop_map(|(c, a)| format!("{{{{ $v := {c} }}}}{a}{{{{ $v }}}}")),
-            inner.clone().prop_map(|a| format!("{{{{ define \"d\" }}}}{a}{{{{ end }}}}{{{{ template \"d\" .a }}}}")),
+            (p.clone(), inner.clone(), inner.clone())
+                .prop_map(|(c, a, b)| format!("{{{{ if {c} }}}}{a}{{{{ else }}}}{b}{{{{ end }}}}")),
+            (p.clone(), inner.clone())
+                .prop_map(|(c, a)| format!("{{{{ with {c} }}}}{a}{{{{ end }}}}")),
+            (p.clone(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!(
+                "{{{{ range $i, $e := {c} }}}}{a}{{{{ else }}}}{b}{{{{ end }}}}"
+            )),
+            (p.clone(), inner.clone())
+                .prop_map(|(c, a)| format!("{{{{ $v := {c} }}}}{a}{{{{ $v }}}}")),
+            inner.clone().prop_map(|a| format!(
+                "{{{{ define \"d\" }}}}{a}{{{{ end }}}}{{{{ template \"d\" .a }}}}"
+            )),
         ]
     })
 }
@@ -197,15 +256,41 @@ fn template_strategy() -> impl Strategy<Value = String> {
 #[test]
 fn deep_inputs_are_errors_not_stack_overflows() {
     let cases: Vec<(String, &str)> = vec![
-        (format!("{{{{ {}\"x\"{} }}}}", "(".repeat(5000), ")".repeat(5000)), "nesting depth limit"),
-        (format!("{}x{}", "{{ if true }}".repeat(2000), "{{ end }}".repeat(2000)), "nesting depth limit"),
-        (format!("{}x{}", "{{ range until 2 }}".repeat(2000), "{{ end }}".repeat(2000)), "nesting depth limit"),
-        (format!("{}x{}", "{{ with .a }}".repeat(70), "{{ end }}".repeat(70)), "nesting depth limit"),
+        (
+            format!("{{{{ {}\"x\"{} }}}}", "(".repeat(5000), ")".repeat(5000)),
+            "nesting depth limit",
+        ),
+        (
+            format!(
+                "{}x{}",
+                "{{ if true }}".repeat(2000),
+                "{{ end }}".repeat(2000)
+            ),
+            "nesting depth limit",
+        ),
+        (
+            format!(
+                "{}x{}",
+                "{{ range until 2 }}".repeat(2000),
+                "{{ end }}".repeat(2000)
+            ),
+            "nesting depth limit",
+        ),
+        (
+            format!("{}x{}", "{{ with .a }}".repeat(70), "{{ end }}".repeat(70)),
+            "nesting depth limit",
+        ),
         ("{{".repeat(30_000), "bad character"),
-        (format!("{{{{ {} }}}}", "(".repeat(10_000)), "nesting depth limit"),
+        (
+            format!("{{{{ {} }}}}", "(".repeat(10_000)),
+            "nesting depth limit",
+        ),
     ];
     for (src, want) in cases {
-        let values: Values = NAMES.iter().map(|n| ((*n).to_owned(), b"x".to_vec())).collect();
+        let values: Values = NAMES
+            .iter()
+            .map(|n| ((*n).to_owned(), b"x".to_vec()))
+            .collect();
         let head: String = src.chars().take(40).collect();
         let started = Instant::now();
         let got = small_stack(move || outcome(&one(&src), &values));
@@ -221,18 +306,32 @@ fn the_deepest_accepted_templates_fit_a_small_stack() {
     let depth = sealant_api::template::limits::MAX_DEPTH - 1;
     let sources = [
         format!("{{{{ {}\"x\"{} }}}}", "(".repeat(depth), ")".repeat(depth)),
-        format!("{}x{}", "{{ if true }}".repeat(depth), "{{ end }}".repeat(depth)),
-        format!("{}{{{{ . }}}}{}", "{{ with $.a }}".repeat(depth), "{{ end }}".repeat(depth)),
+        format!(
+            "{}x{}",
+            "{{ if true }}".repeat(depth),
+            "{{ end }}".repeat(depth)
+        ),
+        format!(
+            "{}{{{{ . }}}}{}",
+            "{{ with $.a }}".repeat(depth),
+            "{{ end }}".repeat(depth)
+        ),
     ];
     for src in sources {
-        let values: Values = NAMES.iter().map(|n| ((*n).to_owned(), b"x".to_vec())).collect();
+        let values: Values = NAMES
+            .iter()
+            .map(|n| ((*n).to_owned(), b"x".to_vec()))
+            .collect();
         let out = small_stack(move || outcome(&one(&src), &values));
         assert_eq!(out, Ok(()));
     }
     // A chain of templates calling each other: the calls count against the depth limit.
     let mut chain = String::new();
     for i in 0..200 {
-        chain.push_str(&format!("{{{{ define \"t{i}\" }}}}{{{{ template \"t{}\" . }}}}{{{{ end }}}}", i + 1));
+        chain.push_str(&format!(
+            "{{{{ define \"t{i}\" }}}}{{{{ template \"t{}\" . }}}}{{{{ end }}}}",
+            i + 1
+        ));
     }
     chain.push_str("{{ define \"t200\" }}end{{ end }}{{ template \"t0\" . }}");
     let values: Values = Values::new();
@@ -242,15 +341,40 @@ fn the_deepest_accepted_templates_fit_a_small_stack() {
 
 #[test]
 fn huge_and_many_inputs_are_bounded() {
-    let values: Values = NAMES.iter().map(|n| ((*n).to_owned(), vec![b'x'; 600_000])).collect();
+    let values: Values = NAMES
+        .iter()
+        .map(|n| ((*n).to_owned(), vec![b'x'; 600_000]))
+        .collect();
     let cases: Vec<(BTreeMap<String, String>, &str)> = vec![
         (one(&"x".repeat(200_000)), "template size limit"),
-        (one("{{ range until 100000 }}{{ range until 100000 }}x{{ end }}{{ end }}"), "work limit"),
-        (one("{{ repeat 100000 (repeat 100000 \"x\") }}"), "work limit"),
+        (
+            one("{{ range until 100000 }}{{ range until 100000 }}x{{ end }}{{ end }}"),
+            "work limit",
+        ),
+        (
+            one("{{ repeat 100000 (repeat 100000 \"x\") }}"),
+            "work limit",
+        ),
         (one("{{ .a }}{{ .b }}"), "output size limit"),
-        (one("{{ $s := .a }}{{ range until 64 }}{{ $s = print $s $s }}{{ end }}{{ len $s }}"), "work limit"),
-        (one("{{ $l := list }}{{ range until 200 }}{{ $l = list $l }}{{ end }}"), "value depth limit"),
-        ((0..5000).map(|i| (format!("k{i}"), "{{ range until 100 }}{{ $.a }}{{ end }}".to_owned())).collect(), "limit"),
+        (
+            one("{{ $s := .a }}{{ range until 64 }}{{ $s = print $s $s }}{{ end }}{{ len $s }}"),
+            "work limit",
+        ),
+        (
+            one("{{ $l := list }}{{ range until 200 }}{{ $l = list $l }}{{ end }}"),
+            "value depth limit",
+        ),
+        (
+            (0..5000)
+                .map(|i| {
+                    (
+                        format!("k{i}"),
+                        "{{ range until 100 }}{{ $.a }}{{ end }}".to_owned(),
+                    )
+                })
+                .collect(),
+            "limit",
+        ),
     ];
     for (templates, want) in cases {
         let started = Instant::now();
@@ -260,7 +384,9 @@ fn huge_and_many_inputs_are_bounded() {
         let err = got.expect_err(want).join("; ");
         assert!(err.contains(want), "want {want}: {err}");
     }
-    let t = one("{{ htpasswd \"u\" \"p\" }}{{ range until 5 }}{{ htpasswd \"u\" (toString .) | len }}{{ end }}");
+    let t = one(
+        "{{ htpasswd \"u\" \"p\" }}{{ range until 5 }}{{ htpasswd \"u\" (toString .) | len }}{{ end }}",
+    );
     let err = outcome(&t, &Values::new()).expect_err("bcrypt").join("");
     assert!(err.contains("htpasswd limit"), "{err}");
     // Within the limits a large value renders.
@@ -271,10 +397,19 @@ fn huge_and_many_inputs_are_bounded() {
 
 #[test]
 fn long_fuzz_run() {
-    let secs: u64 = std::env::var("SEALANT_TEMPLATE_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let corpus: Vec<&str> = include_str!("data/template_corpus.txt").lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let secs: u64 = std::env::var("SEALANT_TEMPLATE_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let corpus: Vec<&str> = include_str!("data/template_corpus.txt")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     // Always: every corpus entry against a few value pairs.
-    let mut runner = TestRunner::new(Config { cases: 8, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 8,
+        ..Config::default()
+    });
     for t in &corpus {
         let t = one(t);
         runner
@@ -294,19 +429,30 @@ fn long_fuzz_run() {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut rounds = 0u64;
     while Instant::now() < deadline {
-        let mut runner = TestRunner::new(Config { cases: 256, ..Config::default() });
+        let mut runner = TestRunner::new(Config {
+            cases: 256,
+            ..Config::default()
+        });
         runner
             .run(&(template_strategy(), values_strategy()), |(t, (a, b))| {
                 let templates = one(&t);
                 let (oa, ob) = (outcome(&templates, &a), outcome(&templates, &b));
                 prop_assert_eq!(&oa, &ob, "template {:?}", t);
                 if let Err(e) = &oa {
-                    prop_assert!(!e.iter().any(|m| m.contains("internal error")), "{:?}: {:?}", t, e);
+                    prop_assert!(
+                        !e.iter().any(|m| m.contains("internal error")),
+                        "{:?}: {:?}",
+                        t,
+                        e
+                    );
                 }
                 Ok(())
             })
             .expect("generated templates");
         rounds += 1;
     }
-    println!("template fuzz: {rounds} rounds of 256 generated templates in {secs} s, plus {} corpus entries", corpus.len());
+    println!(
+        "template fuzz: {rounds} rounds of 256 generated templates in {secs} s, plus {} corpus entries",
+        corpus.len()
+    );
 }

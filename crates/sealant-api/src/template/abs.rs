@@ -243,7 +243,7 @@ impl Abs {
     }
 
     /// This value passed as `interface{}`: an invalid value becomes nil.
-    pub fn as_arg(&self) -> Abs {
+    pub fn arg(&self) -> Abs {
         if self.kinds & K_NOVALUE == 0 {
             return self.clone();
         }

@@ -9,7 +9,10 @@
 //! text, the item names and the value lengths only.
 
 use super::TemplateError;
-use super::abs::{Abs, K_DICT, K_FLOAT, K_INT, K_LIST, K_NIL, K_NOVALUE, K_STR, K_BOOL, Konst, add, kind_names, mul};
+use super::abs::{
+    Abs, K_BOOL, K_DICT, K_FLOAT, K_INT, K_LIST, K_NIL, K_NOVALUE, K_STR, Konst, add, kind_names,
+    mul,
+};
 use super::funcs::Func;
 use super::limits::{MAX_ANALYSIS_STEPS, MAX_DEPTH, MAX_VALUE_DEPTH};
 use super::parse::{Arg, Command, Node, Parsed, Pipeline};
@@ -68,7 +71,12 @@ struct Checker<'a> {
 }
 
 /// Checks `parsed` with `data` as `.` and `$`; `steps` is the analysis budget left.
-pub(crate) fn check(parsed: &Parsed, src: &str, data: &Abs, steps: &mut u64) -> Result<Cost, TemplateError> {
+pub(crate) fn check(
+    parsed: &Parsed,
+    src: &str,
+    data: &Abs,
+    steps: &mut u64,
+) -> Result<Cost, TemplateError> {
     let mut c = Checker {
         p: parsed,
         src,
@@ -174,14 +182,23 @@ impl Checker<'_> {
                 self.depth -= 1;
                 Ok(cost.plus(best))
             }
-            Node::Range { pipe, body, otherwise } => {
+            Node::Range {
+                pipe,
+                body,
+                otherwise,
+            } => {
                 self.step(pipe.pos)?;
                 self.enter(pipe.pos)?;
                 let cost = self.range(pipe, body, otherwise.as_deref(), dot)?;
                 self.depth -= 1;
                 Ok(cost)
             }
-            Node::Call { name, target, pipe, pos } => {
+            Node::Call {
+                name,
+                target,
+                pipe,
+                pos,
+            } => {
                 self.step(*pos)?;
                 if self.active.contains(target) {
                     return Err(self.err(*pos, &format!("template {name:?} calls itself: recursive templates are not supported (their cost cannot be bounded)")));
@@ -205,14 +222,29 @@ impl Checker<'_> {
         }
     }
 
-    fn range(&mut self, pipe: &Pipeline, body: &[Node], otherwise: Option<&[Node]>, dot: &Abs) -> Result<Cost, TemplateError> {
+    fn range(
+        &mut self,
+        pipe: &Pipeline,
+        body: &[Node],
+        otherwise: Option<&[Node]>,
+        dot: &Abs,
+    ) -> Result<Cost, TemplateError> {
         // The ranged value, without the variable assignment (done per iteration below).
         let (v, mut cost) = self.commands(&pipe.cmds, dot)?;
         if v.kinds & (K_LIST | K_DICT | K_INT | K_NOVALUE | K_NIL) == 0 {
-            return Err(self.err(pipe.pos, &format!("range can't iterate over a value of kind {}", kind_names(v.kinds))));
+            return Err(self.err(
+                pipe.pos,
+                &format!(
+                    "range can't iterate over a value of kind {}",
+                    kind_names(v.kinds)
+                ),
+            ));
         }
         if v.only(K_INT) && pipe.vars.len() > 1 {
-            return Err(self.err(pipe.pos, "can't use two variables when ranging over an integer"));
+            return Err(self.err(
+                pipe.pos,
+                "can't use two variables when ranging over an integer",
+            ));
         }
         let mut iterations = 0u64;
         let mut elem: Option<Abs> = None;
@@ -308,7 +340,12 @@ impl Checker<'_> {
         Ok((piped.unwrap_or_else(Abs::no_value), cost))
     }
 
-    fn command(&mut self, cmd: &Command, dot: &Abs, piped: Option<Abs>) -> Result<(Abs, Cost), TemplateError> {
+    fn command(
+        &mut self,
+        cmd: &Command,
+        dot: &Abs,
+        piped: Option<Abs>,
+    ) -> Result<(Abs, Cost), TemplateError> {
         self.step(cmd.pos)?;
         let Some(Arg::Func(f)) = cmd.args.first() else {
             let Some(first) = cmd.args.first() else {
@@ -326,7 +363,8 @@ impl Checker<'_> {
         if let Some(p) = piped {
             args.push(p);
         }
-        self.call(*f, &args, cmd.pos).map(|(v, c)| (v, cost.plus(c)))
+        self.call(*f, &args, cmd.pos)
+            .map(|(v, c)| (v, cost.plus(c)))
     }
 
     fn call(&mut self, f: Func, args: &[Abs], pos: usize) -> Result<(Abs, Cost), TemplateError> {
@@ -339,15 +377,31 @@ impl Checker<'_> {
                 Some(m) => format!("{min} to {m}"),
                 None => format!("at least {min}"),
             };
-            return Err(self.err(pos, &format!("wrong number of args for {name}: want {want} got {n}")));
+            return Err(self.err(
+                pos,
+                &format!("wrong number of args for {name}: want {want} got {n}"),
+            ));
         }
         for (i, a) in args.iter().enumerate() {
-            let p = params.get(i).or(params.last()).copied().unwrap_or(super::abs::K_ANY);
+            let p = params
+                .get(i)
+                .or(params.last())
+                .copied()
+                .unwrap_or(super::abs::K_ANY);
             if a.kinds & p == 0 {
                 let msg = if a.only(K_NOVALUE) {
-                    format!("argument {} of {name} has no value (a missing item or key?); expected {}", i + 1, kind_names(p))
+                    format!(
+                        "argument {} of {name} has no value (a missing item or key?); expected {}",
+                        i + 1,
+                        kind_names(p)
+                    )
                 } else {
-                    format!("wrong type for argument {} of {name}: expected {}; got {}", i + 1, kind_names(p), kind_names(a.kinds))
+                    format!(
+                        "wrong type for argument {} of {name}: expected {}; got {}",
+                        i + 1,
+                        kind_names(p),
+                        kind_names(a.kinds)
+                    )
                 };
                 return Err(self.err(pos, &msg));
             }
@@ -365,20 +419,36 @@ impl Checker<'_> {
             }
             Func::Eq | Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => {
                 let basic = |a: &Abs| -> Option<u16> {
-                    [K_BOOL, K_INT, K_FLOAT, K_STR].into_iter().find(|k| a.only(*k))
+                    [K_BOOL, K_INT, K_FLOAT, K_STR]
+                        .into_iter()
+                        .find(|k| a.only(*k))
                 };
                 for b in &args[1..] {
                     if let (Some(x), Some(y)) = (basic(&args[0]), basic(b))
                         && x != y
                     {
-                        return Err(self.err(pos, &format!("{name}: incompatible types for comparison ({} and {})", kind_names(x), kind_names(y))));
+                        return Err(self.err(
+                            pos,
+                            &format!(
+                                "{name}: incompatible types for comparison ({} and {})",
+                                kind_names(x),
+                                kind_names(y)
+                            ),
+                        ));
                     }
                 }
-                if matches!(f, Func::Lt | Func::Le | Func::Gt | Func::Ge) && args.iter().any(|a| a.only(K_BOOL | K_LIST | K_DICT | K_NIL | K_NOVALUE)) {
+                if matches!(f, Func::Lt | Func::Le | Func::Gt | Func::Ge)
+                    && args
+                        .iter()
+                        .any(|a| a.only(K_BOOL | K_LIST | K_DICT | K_NIL | K_NOVALUE))
+                {
                     return Err(self.err(pos, &format!("{name}: invalid type for comparison")));
                 }
                 if args.iter().any(|a| a.only(K_LIST | K_DICT)) {
-                    return Err(self.err(pos, &format!("{name}: non-comparable type (lists and maps cannot be compared)")));
+                    return Err(self.err(
+                        pos,
+                        &format!("{name}: non-comparable type (lists and maps cannot be compared)"),
+                    ));
                 }
             }
             _ => {}
@@ -422,7 +492,13 @@ impl Checker<'_> {
     fn fields(&self, mut base: Abs, chain: &[String], pos: usize) -> Result<Abs, TemplateError> {
         for name in chain {
             if base.kinds & (K_DICT | K_NOVALUE | K_NIL) == 0 {
-                return Err(self.err(pos, &format!("can't evaluate field {name} in a value of kind {}", kind_names(base.kinds))));
+                return Err(self.err(
+                    pos,
+                    &format!(
+                        "can't evaluate field {name} in a value of kind {}",
+                        kind_names(base.kinds)
+                    ),
+                ));
             }
             let mut next: Option<Abs> = None;
             let mut join = |a: Abs| {
@@ -433,7 +509,11 @@ impl Checker<'_> {
             };
             if base.kinds & K_DICT != 0 {
                 match &base.fields {
-                    Some(f) => join(f.get(name.as_bytes()).cloned().unwrap_or_else(Abs::no_value)),
+                    Some(f) => join(
+                        f.get(name.as_bytes())
+                            .cloned()
+                            .unwrap_or_else(Abs::no_value),
+                    ),
                     None => join(unwrap_nil(base.element()).join(&Abs::no_value())),
                 }
             }

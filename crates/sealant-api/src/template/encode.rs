@@ -18,7 +18,9 @@ fn corrupt(kind: &str, at: usize) -> Vec<u8> {
 }
 
 pub(crate) fn b64enc(s: &[u8]) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.encode(s).into_bytes()
+    base64::engine::general_purpose::STANDARD
+        .encode(s)
+        .into_bytes()
 }
 
 /// Go's `base64.StdEncoding.DecodeString`, as Sprig's `b64dec` uses it: the decoded bytes, or
@@ -120,7 +122,11 @@ pub(crate) fn b32enc(s: &[u8]) -> Vec<u8> {
 
 /// Go's `base32.StdEncoding.DecodeString`: the decoded bytes, or the error's text.
 pub(crate) fn b32dec(input: &[u8]) -> Vec<u8> {
-    let src: Vec<u8> = input.iter().copied().filter(|&c| c != b'\n' && c != b'\r').collect();
+    let src: Vec<u8> = input
+        .iter()
+        .copied()
+        .filter(|&c| c != b'\n' && c != b'\r')
+        .collect();
     let map = |c: u8| B32.iter().position(|&x| x == c).map(|p| p as u64);
     let olen = src.len();
     let mut rest = &src[..];
@@ -159,7 +165,13 @@ pub(crate) fn b32dec(input: &[u8]) -> Vec<u8> {
             j += 1;
         }
         let v = dbuf.iter().fold(0u64, |acc, &d| acc << 5 | d);
-        let bytes = [(v >> 32) as u8, (v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8, v as u8];
+        let bytes = [
+            (v >> 32) as u8,
+            (v >> 24) as u8,
+            (v >> 16) as u8,
+            (v >> 8) as u8,
+            v as u8,
+        ];
         let n = match dlen {
             8 => 5,
             7 => 4,
@@ -175,7 +187,10 @@ pub(crate) fn b32dec(input: &[u8]) -> Vec<u8> {
 
 pub(crate) fn hex(bytes: &[u8]) -> Vec<u8> {
     let digits = b"0123456789abcdef";
-    bytes.iter().flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]).collect()
+    bytes
+        .iter()
+        .flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]])
+        .collect()
 }
 
 pub(crate) fn sha1sum(s: &[u8]) -> Vec<u8> {
@@ -253,10 +268,14 @@ pub(crate) fn js_escape(s: &[u8]) -> Vec<u8> {
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
             c if (c as u32) < 0x80 && !c.is_ascii_control() => out.push(c as u8),
-            c if (c as u32) < 0x80 => out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes()),
+            c if (c as u32) < 0x80 => {
+                out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes())
+            }
             c if super::gofmt::is_print(c) && c != '\u{FFFD}' => out.extend_from_slice(raw),
             c if c == '\u{FFFD}' && raw.len() > 1 => out.extend_from_slice(raw),
-            c if (c as u32) < 0x10000 => out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes()),
+            c if (c as u32) < 0x10000 => {
+                out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes())
+            }
             c => {
                 // Go writes a UTF-16 surrogate pair.
                 let mut buf = [0u16; 2];
@@ -284,7 +303,9 @@ fn json_string(out: &mut Vec<u8>, s: &[u8], escape_html: bool) {
             Some('\t') => out.extend_from_slice(b"\\t"),
             Some('\x08') => out.extend_from_slice(b"\\b"),
             Some('\x0c') => out.extend_from_slice(b"\\f"),
-            Some(c) if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            Some(c) if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             Some(c @ ('<' | '>' | '&')) if escape_html => {
                 out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
             }
@@ -427,7 +448,9 @@ fn from_serde(v: serde_json::Value) -> Value {
         serde_json::Value::String(s) => Value::string(s),
         serde_json::Value::Array(a) => Value::list(a.into_iter().map(from_serde).collect()),
         serde_json::Value::Object(o) => Value::dict(
-            o.into_iter().map(|(k, v)| (k.into_bytes(), from_serde(v))).collect::<BTreeMap<_, _>>(),
+            o.into_iter()
+                .map(|(k, v)| (k.into_bytes(), from_serde(v)))
+                .collect::<BTreeMap<_, _>>(),
             false,
         ),
     }
@@ -446,8 +469,14 @@ mod tests {
         assert_eq!(s(b64dec(b"aGVsbG8=")), "hello");
         assert_eq!(s(b64dec(b"aGVs\nbG8=")), "hello");
         assert_eq!(s(b64dec(b"aGVsbG8")), "illegal base64 data at input byte 4");
-        assert_eq!(s(b64dec(b"aGV-bG8=")), "illegal base64 data at input byte 3");
-        assert_eq!(s(b64dec(b"aGVsbG8=x")), "illegal base64 data at input byte 8");
+        assert_eq!(
+            s(b64dec(b"aGV-bG8=")),
+            "illegal base64 data at input byte 3"
+        );
+        assert_eq!(
+            s(b64dec(b"aGVsbG8=x")),
+            "illegal base64 data at input byte 8"
+        );
         assert_eq!(s(b64dec(b"")), "");
         assert_eq!(s(b64dec(b"YQ==")), "a");
         assert_eq!(s(b64dec(b"YQ=")), "illegal base64 data at input byte 3");
@@ -460,14 +489,23 @@ mod tests {
         assert_eq!(s(b32dec(b"NBSWY3DP")), "hello");
         assert_eq!(s(b32dec(b"ME======")), "a");
         assert_eq!(s(b32dec(b"ME=====")), "illegal base32 data at input byte 7");
-        assert_eq!(s(b32dec(b"M1======")), "illegal base32 data at input byte 1");
+        assert_eq!(
+            s(b32dec(b"M1======")),
+            "illegal base32 data at input byte 1"
+        );
     }
 
     #[test]
     fn json_like_go() {
         let v = from_json(br#"{"b":[1,2.5,"x<"],"a":null}"#);
-        assert_eq!(s(to_json(&v, false, true).unwrap_or_default()), r#"{"a":null,"b":[1,2.5,"x\u003c"]}"#);
-        assert_eq!(s(to_json(&v, true, false).unwrap_or_default()), "{\n  \"a\": null,\n  \"b\": [\n    1,\n    2.5,\n    \"x<\"\n  ]\n}");
+        assert_eq!(
+            s(to_json(&v, false, true).unwrap_or_default()),
+            r#"{"a":null,"b":[1,2.5,"x\u003c"]}"#
+        );
+        assert_eq!(
+            s(to_json(&v, true, false).unwrap_or_default()),
+            "{\n  \"a\": null,\n  \"b\": [\n    1,\n    2.5,\n    \"x<\"\n  ]\n}"
+        );
         assert!(matches!(from_json(b"{"), Value::Nil));
         assert!(matches!(from_json(&[b'['; 100]), Value::Nil));
         assert_eq!(json_float(1e21), "1e+21");
@@ -478,6 +516,9 @@ mod tests {
     #[test]
     fn checksums() {
         assert_eq!(s(adler32sum(b"Wikipedia")), "300286872");
-        assert_eq!(s(sha1sum(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            s(sha1sum(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
     }
 }

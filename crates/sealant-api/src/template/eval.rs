@@ -32,7 +32,12 @@ pub(crate) struct Rendered {
 }
 
 /// Renders `parsed` over `data`, within `max_work` work units and `max_out` output bytes.
-pub(crate) fn render(parsed: &Parsed, data: &Value, max_work: u64, max_out: u64) -> Result<Rendered, BoundExceeded> {
+pub(crate) fn render(
+    parsed: &Parsed,
+    data: &Value,
+    max_work: u64,
+    max_out: u64,
+) -> Result<Rendered, BoundExceeded> {
     let mut e = Eval {
         p: parsed,
         vars: vec![Value::NoValue; parsed.slots],
@@ -111,26 +116,31 @@ impl Eval<'_> {
                     return self.list(o, dot);
                 }
             }
-            Node::Range { pipe, body, otherwise } => {
+            Node::Range {
+                pipe,
+                body,
+                otherwise,
+            } => {
                 self.spend(1)?;
                 let v = self.commands(&pipe.cmds, dot)?;
                 let mut ran = false;
-                let mut each = |e: &mut Self, key: Value, elem: Value| -> Result<bool, BoundExceeded> {
-                    ran = true;
-                    e.spend(1)?;
-                    match pipe.vars.as_slice() {
-                        [x] => e.vars[*x] = elem.clone(),
-                        [k, x] => {
-                            e.vars[*k] = key;
-                            e.vars[*x] = elem.clone();
+                let mut each =
+                    |e: &mut Self, key: Value, elem: Value| -> Result<bool, BoundExceeded> {
+                        ran = true;
+                        e.spend(1)?;
+                        match pipe.vars.as_slice() {
+                            [x] => e.vars[*x] = elem.clone(),
+                            [k, x] => {
+                                e.vars[*k] = key;
+                                e.vars[*x] = elem.clone();
+                            }
+                            _ => {}
                         }
-                        _ => {}
-                    }
-                    Ok(match e.list(body, &elem)? {
-                        Flow::Break => false,
-                        Flow::Normal | Flow::Continue => true,
-                    })
-                };
+                        Ok(match e.list(body, &elem)? {
+                            Flow::Break => false,
+                            Flow::Normal | Flow::Continue => true,
+                        })
+                    };
                 match &v {
                     Value::List(l) => {
                         for (i, item) in l.items.iter().enumerate() {
@@ -202,7 +212,12 @@ impl Eval<'_> {
         Ok(piped.unwrap_or(Value::NoValue))
     }
 
-    fn command(&mut self, cmd: &Command, dot: &Value, piped: Option<Value>) -> Result<Value, BoundExceeded> {
+    fn command(
+        &mut self,
+        cmd: &Command,
+        dot: &Value,
+        piped: Option<Value>,
+    ) -> Result<Value, BoundExceeded> {
         let Some(Arg::Func(f)) = cmd.args.first() else {
             return match cmd.args.first() {
                 Some(a) => self.operand(a, dot),
@@ -263,7 +278,10 @@ impl Eval<'_> {
             Arg::Float(f) => Value::Float(*f),
             Arg::Str(s) => Value::str(s.as_slice()),
             Arg::Field(chain) => fields(dot.clone(), chain),
-            Arg::Var(slot, chain) => fields(self.vars.get(*slot).cloned().unwrap_or(Value::NoValue), chain),
+            Arg::Var(slot, chain) => fields(
+                self.vars.get(*slot).cloned().unwrap_or(Value::NoValue),
+                chain,
+            ),
             Arg::Func(f) => self.call(*f, Vec::new())?,
             Arg::Pipe(p, chain) => {
                 let v = self.pipeline(p, dot)?;
@@ -277,7 +295,11 @@ impl Eval<'_> {
 fn fields(mut v: Value, chain: &[String]) -> Value {
     for name in chain {
         v = match &v {
-            Value::Dict(d) => d.map.get(name.as_bytes()).cloned().map_or(Value::NoValue, unwrap_nil),
+            Value::Dict(d) => d
+                .map
+                .get(name.as_bytes())
+                .cloned()
+                .map_or(Value::NoValue, unwrap_nil),
             _ => Value::NoValue,
         };
     }

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use super::abs::{
-    Abs, HUGE, K_ANY, K_BOOL, K_DICT, K_FLOAT, K_INT, K_LIST, K_NIL, K_NOVALUE, K_STR, Konst,
-    add, mul,
+    Abs, HUGE, K_ANY, K_BOOL, K_DICT, K_FLOAT, K_INT, K_LIST, K_NIL, K_NOVALUE, K_STR, Konst, add,
+    mul,
 };
 use super::encode;
 use super::gofmt::{self, runes};
@@ -188,18 +188,64 @@ funcs! {
 
 /// Functions refused by name, and why.
 const REFUSED: &[(&[&str], &str)] = &[
-    (&["fail", "required"], "it turns a value into an error, which would reveal the value through the object's status"),
-    (&["env", "expandenv", "getHostByName"], "it reads the controller's environment or network (refused upstream too)"),
     (
-        &["now", "date", "dateInZone", "date_in_zone", "dateModify", "date_modify", "ago", "duration", "durationRound", "htmlDate", "htmlDateInZone", "toDate", "unixEpoch"],
+        &["fail", "required"],
+        "it turns a value into an error, which would reveal the value through the object's status",
+    ),
+    (
+        &["env", "expandenv", "getHostByName"],
+        "it reads the controller's environment or network (refused upstream too)",
+    ),
+    (
+        &[
+            "now",
+            "date",
+            "dateInZone",
+            "date_in_zone",
+            "dateModify",
+            "date_modify",
+            "ago",
+            "duration",
+            "durationRound",
+            "htmlDate",
+            "htmlDateInZone",
+            "toDate",
+            "unixEpoch",
+        ],
         "its output depends on the clock",
     ),
     (
-        &["randAlphaNum", "randAlpha", "randAscii", "randNumeric", "randInt", "randBytes", "shuffle", "uuidv4", "genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "buildCustomCert", "derivePassword", "encryptAES", "bcrypt"],
+        &[
+            "randAlphaNum",
+            "randAlpha",
+            "randAscii",
+            "randNumeric",
+            "randInt",
+            "randBytes",
+            "shuffle",
+            "uuidv4",
+            "genPrivateKey",
+            "genCA",
+            "genCAWithKey",
+            "genSelfSignedCert",
+            "genSelfSignedCertWithKey",
+            "genSignedCert",
+            "genSignedCertWithKey",
+            "buildCustomCert",
+            "derivePassword",
+            "encryptAES",
+            "bcrypt",
+        ],
         "it draws randomness or keys, or can fail on its input",
     ),
-    (&["set", "unset", "merge", "mergeOverwrite", "deepCopy"], "it mutates a map, which bounds cannot follow"),
-    (&["decryptAES", "semver", "semverCompare", "call"], "it can fail on its input, which would reveal the value"),
+    (
+        &["set", "unset", "merge", "mergeOverwrite", "deepCopy"],
+        "it mutates a map, which bounds cannot follow",
+    ),
+    (
+        &["decryptAES", "semver", "semverCompare", "call"],
+        "it can fail on its input, which would reveal the value",
+    ),
 ];
 
 impl Func {
@@ -216,10 +262,15 @@ impl Func {
         }
         for (names, why) in REFUSED {
             if names.contains(&name) {
-                return Err(format!("function {name:?} is not allowed in spec.template.data: {why}"));
+                return Err(format!(
+                    "function {name:?} is not allowed in spec.template.data: {why}"
+                ));
             }
         }
-        Err(format!("function {name:?} is not defined; supported: {}", SUPPORTED.join(", ")))
+        Err(format!(
+            "function {name:?} is not defined; supported: {}",
+            SUPPORTED.join(", ")
+        ))
     }
 
     /// Work of one call whose arguments and result have these bounds.
@@ -245,7 +296,11 @@ impl Func {
         let base = add(1, sum);
         match self {
             Func::Uniq | Func::Without | Func::Has => {
-                let items = args.iter().map(|a| a.weight() / ITEM_WEIGHT).max().unwrap_or(0);
+                let items = args
+                    .iter()
+                    .map(|a| a.weight() / ITEM_WEIGHT)
+                    .max()
+                    .unwrap_or(0);
                 add(base, mul(items.saturating_add(1), sum))
             }
             Func::SortAlpha => mul(base, 32),
@@ -264,13 +319,31 @@ impl Func {
         };
         let total: u64 = a.iter().fold(0, |s, x| add(s, x.w));
         let count = a.len() as u64;
-        let joined = || a.iter().skip(1).fold(a.first().cloned().unwrap_or_else(Abs::nil), |j, x| j.join(x));
+        let joined = || {
+            a.iter()
+                .skip(1)
+                .fold(a.first().cloned().unwrap_or_else(Abs::nil), |j, x| {
+                    j.join(x)
+                })
+        };
         let maxdepth = a.iter().map(|x| x.depth).max().unwrap_or(0);
         match self {
             Func::And | Func::Or => joined(),
-            Func::Not | Func::Eq | Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => Abs::boolean(),
-            Func::Contains | Func::HasPrefix | Func::HasSuffix | Func::Empty | Func::All | Func::Any => Abs::boolean(),
-            Func::HasKey | Func::Has | Func::KindIs | Func::TypeIs | Func::DeepEqual | Func::IsAbs => Abs::boolean(),
+            Func::Not | Func::Eq | Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => {
+                Abs::boolean()
+            }
+            Func::Contains
+            | Func::HasPrefix
+            | Func::HasSuffix
+            | Func::Empty
+            | Func::All
+            | Func::Any => Abs::boolean(),
+            Func::HasKey
+            | Func::Has
+            | Func::KindIs
+            | Func::TypeIs
+            | Func::DeepEqual
+            | Func::IsAbs => Abs::boolean(),
             Func::Len => Abs::int(w(0)),
             Func::Index => index_abs(a),
             Func::Slice => {
@@ -295,9 +368,12 @@ impl Func {
             }
             Func::Trunc | Func::Abbrev | Func::Substr => Abs::string(w(a.len() - 1)),
             // Case mapping and rune-wise rewrites: an invalid byte becomes U+FFFD (3 bytes).
-            Func::Upper | Func::Lower | Func::Title | Func::Untitle | Func::Nospace | Func::Initials => {
-                Abs::string(mul(w(0), 3))
-            }
+            Func::Upper
+            | Func::Lower
+            | Func::Title
+            | Func::Untitle
+            | Func::Nospace
+            | Func::Initials => Abs::string(mul(w(0), 3)),
             Func::Replace => {
                 let n = w(2);
                 let times = match a[0].konst.as_ref() {
@@ -310,7 +386,11 @@ impl Func {
                 let s = w(a.len() - 1);
                 let parts = split_parts(&a[0], s);
                 let key = 1 + digits(parts);
-                Abs::dict(add(5, add(s, mul(parts, key + 1 + ITEM_WEIGHT))), Abs::string(s), true)
+                Abs::dict(
+                    add(5, add(s, mul(parts, key + 1 + ITEM_WEIGHT))),
+                    Abs::string(s),
+                    true,
+                )
             }
             Func::SplitList => {
                 let s = w(1);
@@ -339,17 +419,20 @@ impl Func {
             Func::Htpasswd => Abs::string(add(w(0), 100)),
             Func::Default => {
                 if a.len() == 1 {
-                    a[0].as_arg()
+                    a[0].arg()
                 } else {
-                    a[0].as_arg().join(&a[1].as_arg())
+                    a[0].arg().join(&a[1].arg())
                 }
             }
-            Func::Coalesce => a.iter().fold(Abs::nil(), |j, x| j.join(&x.as_arg())),
-            Func::Ternary => a[0].as_arg().join(&a[1].as_arg()),
+            Func::Coalesce => a.iter().fold(Abs::nil(), |j, x| j.join(&x.arg())),
+            Func::Ternary => a[0].arg().join(&a[1].arg()),
             Func::ToJson | Func::ToRawJson => Abs::string(add(mul(w(0), 6), 2)),
             Func::ToPrettyJson => {
                 let lines = add(a[0].max_items(), 2);
-                Abs::string(add(add(mul(w(0), 6), 2), mul(lines, 2 * (u64::from(a[0].depth) + 2))))
+                Abs::string(add(
+                    add(mul(w(0), 6), 2),
+                    mul(lines, 2 * (u64::from(a[0].depth) + 2)),
+                ))
             }
             Func::FromJson => {
                 let mut r = Abs::any(add(mul(w(0), 24), 8), super::limits::MAX_JSON_DEPTH as u32);
@@ -372,11 +455,16 @@ impl Func {
             Func::Mod => Abs::int(int(0).min(int(1))),
             Func::Max | Func::Min => Abs::int(a.iter().map(|x| x.int).max().unwrap_or(0)),
             Func::List | Func::Tuple => {
-                let elem = a.iter().fold(None::<Abs>, |j, x| Some(match j {
-                    None => x.as_arg(),
-                    Some(j) => j.join(&x.as_arg()),
-                }));
-                let mut r = Abs::list(add(2, add(total, mul(count, ITEM_WEIGHT))), elem.clone().unwrap_or_else(Abs::nil));
+                let elem = a.iter().fold(None::<Abs>, |j, x| {
+                    Some(match j {
+                        None => x.arg(),
+                        Some(j) => j.join(&x.arg()),
+                    })
+                });
+                let mut r = Abs::list(
+                    add(2, add(total, mul(count, ITEM_WEIGHT))),
+                    elem.clone().unwrap_or_else(Abs::nil),
+                );
                 r.depth = maxdepth.saturating_add(1);
                 if elem.is_none() {
                     r.elem = None;
@@ -388,20 +476,28 @@ impl Func {
                 e.w = e.w.min(w(0));
                 e
             }
-            Func::Rest | Func::Initial | Func::Reverse | Func::Uniq | Func::Compact | Func::Without => {
-                Abs::list(w(0), a[0].element())
-            }
+            Func::Rest
+            | Func::Initial
+            | Func::Reverse
+            | Func::Uniq
+            | Func::Compact
+            | Func::Without => Abs::list(w(0), a[0].element()),
             Func::SortAlpha => Abs::list(add(mul(w(0), 2), 2 + ITEM_WEIGHT), Abs::string(w(0))),
             Func::Append | Func::Push | Func::Prepend => {
-                let mut r = Abs::list(add(add(w(0), w(1)), ITEM_WEIGHT), a[0].element().join(&a[1].as_arg()));
+                let mut r = Abs::list(
+                    add(add(w(0), w(1)), ITEM_WEIGHT),
+                    a[0].element().join(&a[1].arg()),
+                );
                 r.depth = a[0].depth.max(a[1].depth.saturating_add(1)).max(1);
                 r
             }
             Func::Concat => {
-                let elem = a.iter().fold(None::<Abs>, |j, x| Some(match j {
-                    None => x.element(),
-                    Some(j) => j.join(&x.element()),
-                }));
+                let elem = a.iter().fold(None::<Abs>, |j, x| {
+                    Some(match j {
+                        None => x.element(),
+                        Some(j) => j.join(&x.element()),
+                    })
+                });
                 let mut r = Abs::list(add(total, 2), elem.unwrap_or_else(Abs::nil));
                 r.depth = maxdepth.max(1);
                 r
@@ -422,7 +518,9 @@ impl Func {
                 let mut elem: Option<Abs> = None;
                 let mut weight: u64 = 5;
                 for pair in a.chunks(2) {
-                    let v = pair.get(1).map_or_else(|| Abs::constant(Konst::Str(Vec::new())), Abs::as_arg);
+                    let v = pair
+                        .get(1)
+                        .map_or_else(|| Abs::constant(Konst::Str(Vec::new())), Abs::arg);
                     weight = add(weight, add(add(pair[0].w, v.w), 1 + ITEM_WEIGHT));
                     elem = Some(match elem {
                         None => v.clone(),
@@ -448,9 +546,12 @@ impl Func {
             Func::Get => {
                 let mut e = a[0].element().join(&Abs::constant(Konst::Str(Vec::new())));
                 if let (Some(fields), Some(Konst::Str(k))) = (&a[0].fields, &a[1].konst) {
-                    e = fields.get(k).cloned().unwrap_or_else(|| Abs::constant(Konst::Str(Vec::new())));
+                    e = fields
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| Abs::constant(Konst::Str(Vec::new())));
                 }
-                e.w = e.w.min(w(0).max(0));
+                e.w = e.w.min(w(0));
                 e
             }
             Func::Keys => Abs::list(add(total, 2), Abs::string(total)),
@@ -505,9 +606,17 @@ impl Func {
             }
             Func::Ne => boolean(args[0].basic_eq(&args[1]) == Some(false)),
             Func::Lt => boolean(args[0].basic_lt(&args[1]) == Some(true)),
-            Func::Le => boolean(args[0].basic_lt(&args[1]) == Some(true) || args[0].basic_eq(&args[1]) == Some(true) && args[0].basic_lt(&args[1]).is_some()),
+            Func::Le => boolean(
+                args[0].basic_lt(&args[1]) == Some(true)
+                    || args[0].basic_eq(&args[1]) == Some(true)
+                        && args[0].basic_lt(&args[1]).is_some(),
+            ),
             Func::Gt => boolean(args[1].basic_lt(&args[0]) == Some(true)),
-            Func::Ge => boolean(args[1].basic_lt(&args[0]) == Some(true) || args[0].basic_eq(&args[1]) == Some(true) && args[0].basic_lt(&args[1]).is_some()),
+            Func::Ge => boolean(
+                args[1].basic_lt(&args[0]) == Some(true)
+                    || args[0].basic_eq(&args[1]) == Some(true)
+                        && args[0].basic_lt(&args[1]).is_some(),
+            ),
             Func::Trim => bytes(trim_space(&s(0)).to_vec()),
             Func::TrimAll | Func::Trimall => bytes(trim_set(&s(1), &s(0))),
             Func::TrimPrefix => {
@@ -525,7 +634,12 @@ impl Func {
             Func::Replace => bytes(replace(&s(2), &s(0), &s(1))),
             Func::Split => split_dict(split(&s(1), &s(0), -1)),
             Func::Splitn => split_dict(split(&s(2), &s(0), n(1))),
-            Func::SplitList => Value::list(split(&s(1), &s(0), -1).into_iter().map(Value::str).collect()),
+            Func::SplitList => Value::list(
+                split(&s(1), &s(0), -1)
+                    .into_iter()
+                    .map(Value::str)
+                    .collect(),
+            ),
             Func::Join => {
                 let sep = s(0);
                 let parts = strslice(&args[1]);
@@ -535,7 +649,11 @@ impl Func {
             Func::HasPrefix => boolean(s(1).starts_with(&s(0))),
             Func::HasSuffix => boolean(s(1).ends_with(&s(0))),
             Func::Quote => {
-                let parts: Vec<Vec<u8>> = args.iter().filter(|a| !is_nil(a)).map(|a| gofmt::quote(&a.to_bytes(), false)).collect();
+                let parts: Vec<Vec<u8>> = args
+                    .iter()
+                    .filter(|a| !is_nil(a))
+                    .map(|a| gofmt::quote(&a.to_bytes(), false))
+                    .collect();
                 bytes(parts.join(&b' '))
             }
             Func::Squote => {
@@ -552,11 +670,15 @@ impl Func {
                 bytes(parts.join(&b' '))
             }
             Func::Cat => {
-                let parts: Vec<Vec<u8>> = args.iter().filter(|a| !is_nil(a)).map(|a| {
-                    let mut p = Vec::new();
-                    a.print(&mut p);
-                    p
-                }).collect();
+                let parts: Vec<Vec<u8>> = args
+                    .iter()
+                    .filter(|a| !is_nil(a))
+                    .map(|a| {
+                        let mut p = Vec::new();
+                        a.print(&mut p);
+                        p
+                    })
+                    .collect();
                 bytes(parts.join(&b' '))
             }
             Func::Indent | Func::Nindent => {
@@ -613,7 +735,9 @@ impl Func {
                 }
             }
             Func::ToString => Value::Str(args[0].to_bytes()),
-            Func::ToStrings => Value::list(strslice(&args[0]).into_iter().map(Value::str).collect()),
+            Func::ToStrings => {
+                Value::list(strslice(&args[0]).into_iter().map(Value::str).collect())
+            }
             Func::B64enc => bytes(encode::b64enc(&s(0))),
             Func::B64dec => bytes(encode::b64dec(&s(0))),
             Func::B32enc => bytes(encode::b32enc(&s(0))),
@@ -626,18 +750,22 @@ impl Func {
             Func::Default => {
                 let given = args.get(1).cloned().unwrap_or(Value::NoValue);
                 if given.is_empty() {
-                    args[0].clone().as_arg()
+                    args[0].clone().arg()
                 } else {
-                    given.as_arg()
+                    given.arg()
                 }
             }
             Func::Empty => boolean(args[0].is_empty()),
-            Func::Coalesce => args.iter().find(|a| !a.is_empty()).cloned().unwrap_or(Value::Nil),
+            Func::Coalesce => args
+                .iter()
+                .find(|a| !a.is_empty())
+                .cloned()
+                .unwrap_or(Value::Nil),
             Func::Ternary => {
                 if args[2].truthy() {
-                    args[0].clone().as_arg()
+                    args[0].clone().arg()
                 } else {
-                    args[1].clone().as_arg()
+                    args[1].clone().arg()
                 }
             }
             Func::All => boolean(args.iter().all(|a| !a.is_empty())),
@@ -646,7 +774,12 @@ impl Func {
             Func::ToPrettyJson => bytes(encode::to_json(&args[0], true, true).unwrap_or_default()),
             Func::ToRawJson => bytes(encode::to_json(&args[0], false, false).unwrap_or_default()),
             Func::FromJson => encode::from_json(&s(0)),
-            Func::Atoi => Value::Int(std::str::from_utf8(&s(0)).ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(0)),
+            Func::Atoi => Value::Int(
+                std::str::from_utf8(&s(0))
+                    .ok()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .unwrap_or(0),
+            ),
             Func::Int | Func::Int64 => Value::Int(n(0)),
             Func::Float64 => Value::Float(args[0].to_float()),
             Func::Add => Value::Int(args.iter().fold(0i64, |s, a| s.wrapping_add(a.to_int()))),
@@ -657,7 +790,7 @@ impl Func {
             Func::Mod => Value::Int(n(0).checked_rem(n(1)).unwrap_or(0)),
             Func::Max => Value::Int(args.iter().map(Value::to_int).max().unwrap_or(0)),
             Func::Min => Value::Int(args.iter().map(Value::to_int).min().unwrap_or(0)),
-            Func::List | Func::Tuple => Value::list(args.into_iter().map(Value::as_arg).collect()),
+            Func::List | Func::Tuple => Value::list(args.into_iter().map(Value::arg).collect()),
             Func::First => args[0].items().first().cloned().unwrap_or(Value::Nil),
             Func::Last => args[0].items().last().cloned().unwrap_or(Value::Nil),
             Func::Rest => Value::list(args[0].items().iter().skip(1).cloned().collect()),
@@ -667,15 +800,19 @@ impl Func {
             }
             Func::Append | Func::Push => {
                 let mut items = args[0].items().to_vec();
-                items.push(args[1].clone().as_arg());
+                items.push(args[1].clone().arg());
                 Value::list(items)
             }
             Func::Prepend => {
-                let mut items = vec![args[1].clone().as_arg()];
+                let mut items = vec![args[1].clone().arg()];
                 items.extend_from_slice(args[0].items());
                 Value::list(items)
             }
-            Func::Concat => Value::list(args.iter().flat_map(|a| a.items().iter().cloned()).collect()),
+            Func::Concat => Value::list(
+                args.iter()
+                    .flat_map(|a| a.items().iter().cloned())
+                    .collect(),
+            ),
             Func::Reverse => Value::list(args[0].items().iter().rev().cloned().collect()),
             Func::Uniq => {
                 let mut out: Vec<Value> = Vec::new();
@@ -686,9 +823,21 @@ impl Func {
                 }
                 Value::list(out)
             }
-            Func::Compact => Value::list(args[0].items().iter().filter(|v| !v.is_empty()).cloned().collect()),
+            Func::Compact => Value::list(
+                args[0]
+                    .items()
+                    .iter()
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+                    .collect(),
+            ),
             Func::Without => Value::list(
-                args[0].items().iter().filter(|v| !args[1..].iter().any(|o| o.deep_eq(v))).cloned().collect(),
+                args[0]
+                    .items()
+                    .iter()
+                    .filter(|v| !args[1..].iter().any(|o| o.deep_eq(v)))
+                    .cloned()
+                    .collect(),
             ),
             Func::Has => boolean(args[1].items().iter().any(|v| v.deep_eq(&args[0]))),
             Func::SortAlpha => {
@@ -706,20 +855,34 @@ impl Func {
                 let mut map = BTreeMap::new();
                 for pair in args.chunks(2) {
                     let key = pair[0].to_bytes().to_vec();
-                    let v = pair.get(1).cloned().map_or_else(Value::empty_str, Value::as_arg);
+                    let v = pair
+                        .get(1)
+                        .cloned()
+                        .map_or_else(Value::empty_str, Value::arg);
                     map.insert(key, v);
                 }
                 Value::dict(map, false)
             }
             Func::Get => match &args[0] {
-                Value::Dict(d) => d.map.get(s(1).as_slice()).cloned().unwrap_or_else(Value::empty_str),
+                Value::Dict(d) => d
+                    .map
+                    .get(s(1).as_slice())
+                    .cloned()
+                    .unwrap_or_else(Value::empty_str),
                 _ => Value::empty_str(),
             },
-            Func::HasKey => boolean(matches!(&args[0], Value::Dict(d) if d.map.contains_key(s(1).as_slice()))),
+            Func::HasKey => {
+                boolean(matches!(&args[0], Value::Dict(d) if d.map.contains_key(s(1).as_slice())))
+            }
             Func::Keys => Value::list(
                 args.iter()
                     .filter_map(|a| match a {
-                        Value::Dict(d) => Some(d.map.keys().map(|k| Value::str(k.as_slice())).collect::<Vec<_>>()),
+                        Value::Dict(d) => Some(
+                            d.map
+                                .keys()
+                                .map(|k| Value::str(k.as_slice()))
+                                .collect::<Vec<_>>(),
+                        ),
                         _ => None,
                     })
                     .flatten()
@@ -731,9 +894,17 @@ impl Func {
             },
             Func::Pick | Func::Omit => match &args[0] {
                 Value::Dict(d) => {
-                    let wanted: Vec<Vec<u8>> = args[1..].iter().map(|k| as_str(k).to_vec()).collect();
+                    let wanted: Vec<Vec<u8>> =
+                        args[1..].iter().map(|k| as_str(k).to_vec()).collect();
                     let keep = |k: &Vec<u8>| wanted.contains(k) == (self == Func::Pick);
-                    Value::dict(d.map.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect(), d.strings)
+                    Value::dict(
+                        d.map
+                            .iter()
+                            .filter(|(k, _)| keep(k))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        d.strings,
+                    )
                 }
                 _ => Value::dict(BTreeMap::new(), false),
             },
@@ -783,38 +954,57 @@ fn printf_bound(a: &[Abs]) -> u64 {
     };
     let args = &a[1..];
     let pieces = gofmt::parse_format(&format);
-    let reorders = pieces.iter().any(|p| matches!(p, gofmt::Piece::Directive(s) if s.arg_index.is_some()) || matches!(p, gofmt::Piece::BadIndex(_)));
+    let reorders = pieces.iter().any(|p| {
+        matches!(p, gofmt::Piece::Directive(s) if s.arg_index.is_some())
+            || matches!(p, gofmt::Piece::BadIndex(_))
+    });
     let max_arg = args.iter().fold(Abs::nil(), |j, x| j.join(x));
-    let star_max = args.iter().map(|x| x.int).max().unwrap_or(0).min(gofmt::MAX_WIDTH);
+    let star_max = args
+        .iter()
+        .map(|x| x.int)
+        .max()
+        .unwrap_or(0)
+        .min(gofmt::MAX_WIDTH);
     let mut total: u64 = 0;
     let mut next = 0usize;
     for p in &pieces {
-        total = add(total, match p {
-            gofmt::Piece::Text(t) => t.len() as u64,
-            gofmt::Piece::NoVerb => 10,
-            gofmt::Piece::BadIndex(_) => 16,
-            gofmt::Piece::Directive(spec) => {
-                let count = |c: Option<gofmt::Count>, next: &mut usize| match c {
-                    None => 0,
-                    Some(gofmt::Count::Literal(n)) => n.min(gofmt::MAX_WIDTH),
-                    Some(gofmt::Count::Star) => {
-                        *next += 1;
-                        star_max
-                    }
-                };
-                let width = count(spec.width, &mut next);
-                let prec = count(spec.prec, &mut next);
-                let arg = if reorders { Some(&max_arg) } else { args.get(next) };
-                next += 1;
-                match arg {
-                    None => 16,
-                    Some(x) => {
-                        let items = if x.kinds & (K_LIST | K_DICT) != 0 { add(x.max_items(), 1) } else { 1 };
-                        add(add(mul(x.w, 6), 64), mul(items, add(add(width, prec), 400)))
+        total = add(
+            total,
+            match p {
+                gofmt::Piece::Text(t) => t.len() as u64,
+                gofmt::Piece::NoVerb => 10,
+                gofmt::Piece::BadIndex(_) => 16,
+                gofmt::Piece::Directive(spec) => {
+                    let count = |c: Option<gofmt::Count>, next: &mut usize| match c {
+                        None => 0,
+                        Some(gofmt::Count::Literal(n)) => n.min(gofmt::MAX_WIDTH),
+                        Some(gofmt::Count::Star) => {
+                            *next += 1;
+                            star_max
+                        }
+                    };
+                    let width = count(spec.width, &mut next);
+                    let prec = count(spec.prec, &mut next);
+                    let arg = if reorders {
+                        Some(&max_arg)
+                    } else {
+                        args.get(next)
+                    };
+                    next += 1;
+                    match arg {
+                        None => 16,
+                        Some(x) => {
+                            let items = if x.kinds & (K_LIST | K_DICT) != 0 {
+                                add(x.max_items(), 1)
+                            } else {
+                                1
+                            };
+                            add(add(mul(x.w, 6), 64), mul(items, add(add(width, prec), 400)))
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
     // %!(EXTRA type=value, ...)
     let extra = args.iter().fold(16u64, |s, x| add(s, add(x.w, 32)));
@@ -841,7 +1031,9 @@ fn index_abs(a: &[Abs]) -> Abs {
                 Abs::no_value()
             };
             match (&cur.fields, &key.konst) {
-                (Some(fields), Some(Konst::Str(k))) => join(fields.get(k).cloned().unwrap_or(missing)),
+                (Some(fields), Some(Konst::Str(k))) => {
+                    join(fields.get(k).cloned().unwrap_or(missing))
+                }
                 _ => join(cur.element().join(&missing)),
             }
         }
@@ -862,18 +1054,31 @@ fn index(args: &[Value]) -> Value {
     for key in &args[1..] {
         cur = match &cur {
             Value::List(l) => match key {
-                Value::Int(i) => usize::try_from(*i).ok().and_then(|i| l.items.get(i)).cloned().unwrap_or(Value::NoValue),
+                Value::Int(i) => usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| l.items.get(i))
+                    .cloned()
+                    .unwrap_or(Value::NoValue),
                 _ => Value::NoValue,
             },
             Value::Dict(d) => {
-                let missing = || if d.strings { Value::empty_str() } else { Value::NoValue };
+                let missing = || {
+                    if d.strings {
+                        Value::empty_str()
+                    } else {
+                        Value::NoValue
+                    }
+                };
                 match key {
                     Value::Str(k) => d.map.get(&k[..]).cloned().unwrap_or_else(missing),
                     _ => missing(),
                 }
             }
             Value::Str(s) => match key {
-                Value::Int(i) => usize::try_from(*i).ok().and_then(|i| s.get(i)).map_or(Value::NoValue, |b| Value::Int(i64::from(*b))),
+                Value::Int(i) => usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| s.get(i))
+                    .map_or(Value::NoValue, |b| Value::Int(i64::from(*b))),
                 _ => Value::NoValue,
             },
             _ => Value::NoValue,
@@ -900,7 +1105,11 @@ fn slice(args: &[Value]) -> Value {
 fn sprint(args: &[Value], ln: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, a) in args.iter().enumerate() {
-        let a = if matches!(a, Value::NoValue) { &Value::Nil } else { a };
+        let a = if matches!(a, Value::NoValue) {
+            &Value::Nil
+        } else {
+            a
+        };
         if i > 0 {
             let prev_str = matches!(args[i - 1], Value::Str(_));
             let this_str = matches!(a, Value::Str(_));
@@ -919,7 +1128,12 @@ fn sprint(args: &[Value], ln: bool) -> Vec<u8> {
 /// Sprig's `strslice`: a list's non-nil items as strings, a scalar as one string, nil as none.
 fn strslice(v: &Value) -> Vec<Vec<u8>> {
     match v {
-        Value::List(l) => l.items.iter().filter(|x| !is_nil(x)).map(|x| x.to_bytes().to_vec()).collect(),
+        Value::List(l) => l
+            .items
+            .iter()
+            .filter(|x| !is_nil(x))
+            .map(|x| x.to_bytes().to_vec())
+            .collect(),
         Value::Nil | Value::NoValue => Vec::new(),
         other => vec![other.to_bytes().to_vec()],
     }
@@ -974,7 +1188,11 @@ fn split(s: &[u8], sep: &[u8], n: i64) -> Vec<Vec<u8>> {
     if n == 0 {
         return Vec::new();
     }
-    let limit = if n < 0 { usize::MAX } else { usize::try_from(n).unwrap_or(usize::MAX) };
+    let limit = if n < 0 {
+        usize::MAX
+    } else {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    };
     let mut parts = Vec::new();
     if sep.is_empty() {
         let all: Vec<&[u8]> = runes(s).map(|(_, raw)| raw).collect();
@@ -1003,7 +1221,11 @@ fn split(s: &[u8], sep: &[u8], n: i64) -> Vec<Vec<u8>> {
 
 fn split_dict(parts: Vec<Vec<u8>>) -> Value {
     Value::dict(
-        parts.into_iter().enumerate().map(|(i, p)| (format!("_{i}").into_bytes(), Value::str(p))).collect(),
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("_{i}").into_bytes(), Value::str(p)))
+            .collect(),
         true,
     )
 }
@@ -1037,9 +1259,18 @@ fn trim_space(s: &[u8]) -> &[u8] {
 fn trim_set(s: &[u8], cutset: &[u8]) -> Vec<u8> {
     let set: Vec<char> = runes(cutset).map(|(c, _)| c).collect();
     let all: Vec<(char, &[u8])> = runes(s).collect();
-    let start = all.iter().position(|(c, _)| !set.contains(c)).unwrap_or(all.len());
-    let end = all.iter().rposition(|(c, _)| !set.contains(c)).map_or(start, |e| e + 1);
-    all[start..end.max(start)].iter().flat_map(|(_, raw)| raw.iter().copied()).collect()
+    let start = all
+        .iter()
+        .position(|(c, _)| !set.contains(c))
+        .unwrap_or(all.len());
+    let end = all
+        .iter()
+        .rposition(|(c, _)| !set.contains(c))
+        .map_or(start, |e| e + 1);
+    all[start..end.max(start)]
+        .iter()
+        .flat_map(|(_, raw)| raw.iter().copied())
+        .collect()
 }
 
 /// Unicode simple case mapping (one rune to one rune, as Go's `unicode.ToUpper`).
@@ -1130,7 +1361,11 @@ fn substr(start: i64, end: i64, s: &[u8]) -> Vec<u8> {
     };
     let lo = lo.clamp(0, len) as usize;
     let hi = hi.clamp(0, len) as usize;
-    if lo > hi { Vec::new() } else { s[lo..hi].to_vec() }
+    if lo > hi {
+        Vec::new()
+    } else {
+        s[lo..hi].to_vec()
+    }
 }
 
 fn htpasswd(user: &[u8], password: &[u8]) -> Vec<u8> {
@@ -1234,37 +1469,98 @@ mod tests {
         assert!(Func::lookup("fail").unwrap_err().contains("error"));
         assert!(Func::lookup("env").unwrap_err().contains("environment"));
         assert!(Func::lookup("mustToJson").unwrap_err().contains("must"));
-        assert!(Func::lookup("frobnicate").unwrap_err().contains("supported: and, or"));
+        assert!(
+            Func::lookup("frobnicate")
+                .unwrap_err()
+                .contains("supported: and, or")
+        );
     }
 
     #[test]
     fn string_functions() {
-        assert_eq!(printed(Func::Split.call(vec![st(","), st("a,b")])), "map[_0:a _1:b]");
-        assert_eq!(printed(Func::Splitn.call(vec![st(","), Value::Int(2), st("a,b,c")])), "map[_0:a _1:b,c]");
-        assert_eq!(printed(Func::Replace.call(vec![st(""), st("-"), st("ab")])), "-a-b-");
-        assert_eq!(printed(Func::Substr.call(vec![Value::Int(1), Value::Int(99), st("abc")])), "bc");
-        assert_eq!(printed(Func::Substr.call(vec![Value::Int(5), Value::Int(2), st("abc")])), "");
-        assert_eq!(printed(Func::Trunc.call(vec![Value::Int(-2), st("abcd")])), "cd");
-        assert_eq!(printed(Func::Abbrev.call(vec![Value::Int(5), st("hello world")])), "he...");
-        assert_eq!(printed(Func::Indent.call(vec![Value::Int(2), st("a\nb")])), "  a\n  b");
-        assert_eq!(printed(Func::Title.call(vec![st("hello wide-world")])), "Hello Wide-World");
-        assert_eq!(printed(Func::TrimAll.call(vec![st("$"), st("$5.00$")])), "5.00");
+        assert_eq!(
+            printed(Func::Split.call(vec![st(","), st("a,b")])),
+            "map[_0:a _1:b]"
+        );
+        assert_eq!(
+            printed(Func::Splitn.call(vec![st(","), Value::Int(2), st("a,b,c")])),
+            "map[_0:a _1:b,c]"
+        );
+        assert_eq!(
+            printed(Func::Replace.call(vec![st(""), st("-"), st("ab")])),
+            "-a-b-"
+        );
+        assert_eq!(
+            printed(Func::Substr.call(vec![Value::Int(1), Value::Int(99), st("abc")])),
+            "bc"
+        );
+        assert_eq!(
+            printed(Func::Substr.call(vec![Value::Int(5), Value::Int(2), st("abc")])),
+            ""
+        );
+        assert_eq!(
+            printed(Func::Trunc.call(vec![Value::Int(-2), st("abcd")])),
+            "cd"
+        );
+        assert_eq!(
+            printed(Func::Abbrev.call(vec![Value::Int(5), st("hello world")])),
+            "he..."
+        );
+        assert_eq!(
+            printed(Func::Indent.call(vec![Value::Int(2), st("a\nb")])),
+            "  a\n  b"
+        );
+        assert_eq!(
+            printed(Func::Title.call(vec![st("hello wide-world")])),
+            "Hello Wide-World"
+        );
+        assert_eq!(
+            printed(Func::TrimAll.call(vec![st("$"), st("$5.00$")])),
+            "5.00"
+        );
         assert_eq!(printed(Func::Trim.call(vec![st("  a b \n")])), "a b");
-        assert_eq!(printed(Func::Upper.call(vec![Value::str(&b"a\xff"[..])])), "A\u{FFFD}");
-        assert_eq!(printed(Func::Cat.call(vec![st("a"), Value::Nil, Value::Int(2)])), "a 2");
-        assert_eq!(printed(Func::Quote.call(vec![st("a"), Value::Int(2)])), "\"a\" \"2\"");
-        assert_eq!(printed(Func::Join.call(vec![st("-"), Value::list(vec![st("a"), Value::Int(1)])])), "a-1");
+        assert_eq!(
+            printed(Func::Upper.call(vec![Value::str(&b"a\xff"[..])])),
+            "A\u{FFFD}"
+        );
+        assert_eq!(
+            printed(Func::Cat.call(vec![st("a"), Value::Nil, Value::Int(2)])),
+            "a 2"
+        );
+        assert_eq!(
+            printed(Func::Quote.call(vec![st("a"), Value::Int(2)])),
+            "\"a\" \"2\""
+        );
+        assert_eq!(
+            printed(Func::Join.call(vec![st("-"), Value::list(vec![st("a"), Value::Int(1)])])),
+            "a-1"
+        );
         assert_eq!(printed(Func::Initials.call(vec![st("foo bar")])), "fb");
     }
 
     #[test]
     fn totals_where_go_fails() {
-        assert_eq!(printed(Func::Div.call(vec![Value::Int(1), Value::Int(0)])), "0");
-        assert_eq!(printed(Func::Index.call(vec![Value::list(vec![]), Value::Int(3)])), "<no value>");
+        assert_eq!(
+            printed(Func::Div.call(vec![Value::Int(1), Value::Int(0)])),
+            "0"
+        );
+        assert_eq!(
+            printed(Func::Index.call(vec![Value::list(vec![]), Value::Int(3)])),
+            "<no value>"
+        );
         assert_eq!(printed(Func::First.call(vec![st("x")])), "<nil>");
-        assert_eq!(printed(Func::Repeat.call(vec![Value::Int(-1), st("x")])), "");
-        assert_eq!(printed(Func::Eq.call(vec![Value::Int(1), st("1")])), "false");
-        assert_eq!(printed(Func::Slice.call(vec![st("abc"), Value::Int(2), Value::Int(9)])), "c");
+        assert_eq!(
+            printed(Func::Repeat.call(vec![Value::Int(-1), st("x")])),
+            ""
+        );
+        assert_eq!(
+            printed(Func::Eq.call(vec![Value::Int(1), st("1")])),
+            "false"
+        );
+        assert_eq!(
+            printed(Func::Slice.call(vec![st("abc"), Value::Int(2), Value::Int(9)])),
+            "c"
+        );
     }
 
     #[test]

@@ -61,7 +61,11 @@ impl Digits {
         if self.negative {
             s.push('-');
         }
-        s.push(char::from(if self.nd() == 0 { b'0' } else { self.digit(0) }));
+        s.push(char::from(if self.nd() == 0 {
+            b'0'
+        } else {
+            self.digit(0)
+        }));
         if prec > 0 {
             s.push('.');
             for i in 1..=prec {
@@ -378,9 +382,11 @@ pub(crate) fn parse_format(format: &[u8]) -> Vec<Piece> {
             if format.get(*i) == Some(&b'[') {
                 let start = *i + 1;
                 let end = format[start..].iter().position(|&b| b == b']');
-                match end
-                    .and_then(|e| std::str::from_utf8(&format[start..start + e]).ok().zip(Some(e)))
-                {
+                match end.and_then(|e| {
+                    std::str::from_utf8(&format[start..start + e])
+                        .ok()
+                        .zip(Some(e))
+                }) {
                     Some((digits, e)) => {
                         match digits.parse::<usize>() {
                             Ok(n) if n >= 1 => spec.arg_index = Some(n - 1),
@@ -570,7 +576,26 @@ impl Fmt<'_> {
             Value::Float(f) => self.float(out, *f, v),
             Value::Str(s) => self.string(out, s, v),
             Value::List(l) => {
-                if !matches!(verb, 'v' | 's' | 'q' | 'x' | 'X' | 'd' | 'b' | 'o' | 'O' | 'c' | 'U' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 't') {
+                if !matches!(
+                    verb,
+                    'v' | 's'
+                        | 'q'
+                        | 'x'
+                        | 'X'
+                        | 'd'
+                        | 'b'
+                        | 'o'
+                        | 'O'
+                        | 'c'
+                        | 'U'
+                        | 'e'
+                        | 'E'
+                        | 'f'
+                        | 'F'
+                        | 'g'
+                        | 'G'
+                        | 't'
+                ) {
                     self.bad_verb(out, v);
                     return;
                 }
@@ -619,7 +644,10 @@ impl Fmt<'_> {
             out.extend_from_slice(body);
             out.extend(std::iter::repeat_n(b' ', fill));
         } else if self.spec.zero && numeric {
-            let sign = body.first().filter(|c| matches!(c, b'-' | b'+' | b' ')).is_some();
+            let sign = body
+                .first()
+                .filter(|c| matches!(c, b'-' | b'+' | b' '))
+                .is_some();
             let (head, tail) = body.split_at(usize::from(sign));
             out.extend_from_slice(head);
             out.extend(std::iter::repeat_n(b'0', fill));
@@ -653,12 +681,18 @@ impl Fmt<'_> {
             'x' => (format!("{mag:x}"), if self.spec.sharp { "0x" } else { "" }),
             'X' => (format!("{mag:X}"), if self.spec.sharp { "0X" } else { "" }),
             'c' => {
-                let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+                let c = u32::try_from(i)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{FFFD}');
                 self.pad(out, c.to_string().as_bytes(), false);
                 return;
             }
             'q' => {
-                let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+                let c = u32::try_from(i)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{FFFD}');
                 let q = quote(c.to_string().as_bytes(), self.spec.plus);
                 let inner = &q[1..q.len() - 1];
                 let inner: Vec<u8> = if c == '\'' {
@@ -685,7 +719,7 @@ impl Fmt<'_> {
                 self.pad(out, body.as_bytes(), false);
                 return;
             }
-            'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 's' | 't' | _ => {
+            _ => {
                 self.bad_verb(out, v);
                 return;
             }
@@ -730,7 +764,10 @@ impl Fmt<'_> {
     fn string(&self, out: &mut Vec<u8>, s: &[u8], v: &Value) {
         let truncated: &[u8] = match self.prec {
             Some(p) => {
-                let end: usize = runes(s).take(usize::try_from(p).unwrap_or(usize::MAX)).map(|(_, b)| b.len()).sum();
+                let end: usize = runes(s)
+                    .take(usize::try_from(p).unwrap_or(usize::MAX))
+                    .map(|(_, b)| b.len())
+                    .sum();
                 &s[..end]
             }
             None => s,
@@ -738,7 +775,11 @@ impl Fmt<'_> {
         match self.spec.verb {
             'v' | 's' => self.pad(out, truncated, false),
             'q' => {
-                if self.spec.sharp && !truncated.contains(&b'`') && std::str::from_utf8(truncated).is_ok_and(|t| t.chars().all(|c| c == '\t' || is_print(c))) {
+                if self.spec.sharp
+                    && !truncated.contains(&b'`')
+                    && std::str::from_utf8(truncated)
+                        .is_ok_and(|t| t.chars().all(|c| c == '\t' || is_print(c)))
+                {
                     let mut body = vec![b'`'];
                     body.extend_from_slice(truncated);
                     body.push(b'`');
@@ -757,7 +798,11 @@ impl Fmt<'_> {
                     if self.spec.sharp && (self.spec.space || i == 0) {
                         body.extend_from_slice(if upper { b"0X" } else { b"0x" });
                     }
-                    let hex = if upper { format!("{b:02X}") } else { format!("{b:02x}") };
+                    let hex = if upper {
+                        format!("{b:02X}")
+                    } else {
+                        format!("{b:02x}")
+                    };
                     body.extend_from_slice(hex.as_bytes());
                 }
                 self.pad(out, &body, false);
@@ -791,7 +836,7 @@ mod tests {
         ] {
             assert_eq!(format_float(f, b'g', None), want, "{f}");
         }
-        assert_eq!(format_float(3.14159, b'f', Some(2)), "3.14");
+        assert_eq!(format_float(1.23456, b'f', Some(2)), "1.23");
         assert_eq!(format_float(1234.5678, b'e', Some(3)), "1.235e+03");
         assert_eq!(format_float(0.0, b'e', Some(2)), "0.00e+00");
         assert_eq!(format_float(1234.5678, b'g', Some(3)), "1.23e+03");
@@ -806,13 +851,16 @@ mod tests {
         assert_eq!(s("%05d", &[Value::Int(-42)]), "-0042");
         assert_eq!(s("%x %X", &[st("hi"), Value::Int(255)]), "6869 FF");
         assert_eq!(s("%q", &[st("a\"b\n")]), "\"a\\\"b\\n\"");
-        assert_eq!(s("%.2f", &[Value::Float(3.14159)]), "3.14");
+        assert_eq!(s("%.2f", &[Value::Float(1.23456)]), "1.23");
         assert_eq!(s("%d", &[st("x")]), "%!d(string=x)");
         assert_eq!(s("%s %s", &[st("x")]), "x %!s(MISSING)");
         assert_eq!(s("%s", &[st("x"), Value::Int(1)]), "x%!(EXTRA int=1)");
         assert_eq!(s("%", &[]), "%!(NOVERB)");
         assert_eq!(s("%[2]s %[1]s", &[st("a"), st("b")]), "b a");
-        assert_eq!(s("%v", &[Value::list(vec![Value::Int(1), st("x")])]), "[1 x]");
+        assert_eq!(
+            s("%v", &[Value::list(vec![Value::Int(1), st("x")])]),
+            "[1 x]"
+        );
         assert_eq!(s("%t", &[Value::Bool(true)]), "true");
         assert_eq!(s("%*d", &[Value::Int(4), Value::Int(7)]), "   7");
         assert_eq!(s("%.3s", &[st("abcdef")]), "abc");
@@ -825,7 +873,11 @@ mod tests {
     #[test]
     fn quote_is_bounded_and_escapes_invalid_bytes() {
         assert_eq!(quote(b"\xff\x01\xc2\x80", false), b"\"\\xff\\x01\\u0080\"");
-        for input in [&b"\x01\x02"[..], b"\xc2\x80\xc2\x80", "\u{1F600}".as_bytes()] {
+        for input in [
+            &b"\x01\x02"[..],
+            b"\xc2\x80\xc2\x80",
+            "\u{1F600}".as_bytes(),
+        ] {
             assert!(quote(input, true).len() <= 4 * input.len() + 2);
         }
     }

@@ -84,7 +84,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
         }
         let Some(open) = open else {
             if !text.is_empty() {
-                toks.push(Token { tok: Tok::Text(text.to_vec()), pos: start, spaced: false });
+                toks.push(Token {
+                    tok: Tok::Text(text.to_vec()),
+                    pos: start,
+                    spaced: false,
+                });
             }
             break;
         };
@@ -100,7 +104,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             j += 2;
         }
         if !text.is_empty() {
-            toks.push(Token { tok: Tok::Text(text.to_vec()), pos: start, spaced: false });
+            toks.push(Token {
+                tok: Tok::Text(text.to_vec()),
+                pos: start,
+                spaced: false,
+            });
         }
         // Comment: "{{/*" (after an optional "- ") up to "*/", then the closing delimiter.
         if b[j..].starts_with(b"/*") {
@@ -109,7 +117,10 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             };
             let mut k = end + 2;
             let mut trim_right = false;
-            if b.get(k).is_some_and(|&c| is_space(c)) && b.get(k + 1) == Some(&b'-') && b[k + 2..].starts_with(b"}}") {
+            if b.get(k).is_some_and(|&c| is_space(c))
+                && b.get(k + 1) == Some(&b'-')
+                && b[k + 2..].starts_with(b"}}")
+            {
                 trim_right = true;
                 k += 2;
             }
@@ -120,7 +131,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             trim_next = trim_right;
             continue;
         }
-        toks.push(Token { tok: Tok::Open, pos: open, spaced: false });
+        toks.push(Token {
+            tok: Tok::Open,
+            pos: open,
+            spaced: false,
+        });
         // Inside the action.
         loop {
             let before = j;
@@ -136,13 +151,21 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             };
             if is_space(c) {
                 // " -}}"
-                toks.push(Token { tok: Tok::Close, pos: j, spaced: true });
+                toks.push(Token {
+                    tok: Tok::Close,
+                    pos: j,
+                    spaced: true,
+                });
                 i = j + 4;
                 trim_next = true;
                 break;
             }
             if b[j..].starts_with(b"}}") {
-                toks.push(Token { tok: Tok::Close, pos: j, spaced: j > before });
+                toks.push(Token {
+                    tok: Tok::Close,
+                    pos: j,
+                    spaced: j > before,
+                });
                 i = j + 2;
                 trim_next = false;
                 break;
@@ -182,7 +205,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
                     let Some(end) = b[j + 1..].iter().position(|&c| c == b'`') else {
                         return Err(err(j, "unterminated raw quoted string"));
                     };
-                    let s = b[j + 1..j + 1 + end].iter().copied().filter(|&c| c != b'\r').collect();
+                    let s = b[j + 1..j + 1 + end]
+                        .iter()
+                        .copied()
+                        .filter(|&c| c != b'\r')
+                        .collect();
                     j = j + end + 2;
                     Tok::Str(s)
                 }
@@ -190,7 +217,9 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
                     let mut k = j + 1;
                     loop {
                         match b.get(k) {
-                            None | Some(b'\n') => return Err(err(j, "unterminated character constant")),
+                            None | Some(b'\n') => {
+                                return Err(err(j, "unterminated character constant"));
+                            }
                             Some(b'\\') => k += 2,
                             Some(b'\'') => break,
                             Some(_) => k += 1,
@@ -209,7 +238,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
                 b'.' => {
                     let (name, next) = ident(src, j + 1);
                     j = next;
-                    if name.is_empty() { Tok::Dot } else { Tok::Field(name) }
+                    if name.is_empty() {
+                        Tok::Dot
+                    } else {
+                        Tok::Field(name)
+                    }
                 }
                 b'$' => {
                     let (name, next) = ident(src, j + 1);
@@ -235,7 +268,11 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
                     Tok::Ident(name)
                 }
             };
-            toks.push(Token { tok, pos, spaced: pos > before });
+            toks.push(Token {
+                tok,
+                pos,
+                spaced: pos > before,
+            });
             // A token must be followed by a separator (Go: "bad character" otherwise), except
             // before field chains, punctuation and the closing delimiter.
         }
@@ -255,7 +292,11 @@ fn find(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
 
 fn ident(src: &str, from: usize) -> (String, usize) {
     let rest = src.get(from..).unwrap_or_default();
-    let len: usize = rest.chars().take_while(|&c| is_alnum(c)).map(char::len_utf8).sum();
+    let len: usize = rest
+        .chars()
+        .take_while(|&c| is_alnum(c))
+        .map(char::len_utf8)
+        .sum();
     (rest[..len].to_owned(), from + len)
 }
 
@@ -312,23 +353,35 @@ fn quoted(src: &str, from: usize) -> Result<(Vec<u8>, usize), TemplateError> {
                             _ => 8,
                         };
                         let hex = src.get(j..j + n).ok_or_else(|| bad(from))?;
-                        let v = u32::from_str_radix(hex, 16).map_err(|_| TemplateError::at(src, j, "invalid escape in string"))?;
+                        let v = u32::from_str_radix(hex, 16)
+                            .map_err(|_| TemplateError::at(src, j, "invalid escape in string"))?;
                         j += n;
                         if e == b'x' {
                             out.push(v as u8);
                         } else {
-                            let c = char::from_u32(v).ok_or_else(|| TemplateError::at(src, j, "invalid Unicode escape in string"))?;
+                            let c = char::from_u32(v).ok_or_else(|| {
+                                TemplateError::at(src, j, "invalid Unicode escape in string")
+                            })?;
                             out.extend_from_slice(c.to_string().as_bytes());
                         }
                     }
                     b'0'..=b'7' => {
                         let oct = src.get(j - 1..j + 2).ok_or_else(|| bad(from))?;
-                        let v = u32::from_str_radix(oct, 8).map_err(|_| TemplateError::at(src, j, "invalid octal escape in string"))?;
-                        let v = u8::try_from(v).map_err(|_| TemplateError::at(src, j, "octal escape value > 255"))?;
+                        let v = u32::from_str_radix(oct, 8).map_err(|_| {
+                            TemplateError::at(src, j, "invalid octal escape in string")
+                        })?;
+                        let v = u8::try_from(v)
+                            .map_err(|_| TemplateError::at(src, j, "octal escape value > 255"))?;
                         out.push(v);
                         j += 2;
                     }
-                    _ => return Err(TemplateError::at(src, j - 2, "unknown escape sequence in string")),
+                    _ => {
+                        return Err(TemplateError::at(
+                            src,
+                            j - 2,
+                            "unknown escape sequence in string",
+                        ));
+                    }
                 }
             }
             Some(_) => {
@@ -345,7 +398,9 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<Tok> {
-        lex(src).map(|t| t.into_iter().map(|t| t.tok).collect()).unwrap_or_default()
+        lex(src)
+            .map(|t| t.into_iter().map(|t| t.tok).collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -360,10 +415,19 @@ mod tests {
                 Tok::Text(b"b".to_vec())
             ]
         );
-        assert_eq!(kinds("a {{- /* c */ -}} b"), vec![Tok::Text(b"a".to_vec()), Tok::Text(b"b".to_vec())]);
-        assert_eq!(kinds("{{-3}}"), vec![Tok::Open, Tok::Number("-3".into()), Tok::Close]);
+        assert_eq!(
+            kinds("a {{- /* c */ -}} b"),
+            vec![Tok::Text(b"a".to_vec()), Tok::Text(b"b".to_vec())]
+        );
+        assert_eq!(
+            kinds("{{-3}}"),
+            vec![Tok::Open, Tok::Number("-3".into()), Tok::Close]
+        );
         assert!(lex("{{ .x ").is_err());
         assert!(lex("{{/* x */ y}}").is_err());
-        assert_eq!(kinds("{{ \"}}\" }}"), vec![Tok::Open, Tok::Str(b"}}".to_vec()), Tok::Close]);
+        assert_eq!(
+            kinds("{{ \"}}\" }}"),
+            vec![Tok::Open, Tok::Str(b"}}".to_vec()), Tok::Close]
+        );
     }
 }

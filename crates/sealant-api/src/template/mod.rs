@@ -159,7 +159,11 @@ pub fn render_all(
             }),
         }
     }
-    if failures.is_empty() { Ok(out) } else { Err(failures) }
+    if failures.is_empty() {
+        Ok(out)
+    } else {
+        Err(failures)
+    }
 }
 
 fn show(n: u64) -> String {
@@ -205,10 +209,18 @@ fn data_value_weight(values: &BTreeMap<String, Vec<u8>>) -> u64 {
 #[cfg(test)]
 pub(crate) fn render_one(src: &str, values: &[(&str, &[u8])]) -> Result<Vec<u8>, String> {
     let templates = BTreeMap::from([("t".to_owned(), src.to_owned())]);
-    let values: BTreeMap<String, Vec<u8>> = values.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect();
+    let values: BTreeMap<String, Vec<u8>> = values
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+        .collect();
     render_all(&templates, &values)
         .map(|mut m| m.remove("t").unwrap_or_default())
-        .map_err(|f| f.into_iter().map(|f| f.error.to_string()).collect::<Vec<_>>().join("; "))
+        .map_err(|f| {
+            f.into_iter()
+                .map(|f| f.error.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
 }
 
 #[cfg(test)]

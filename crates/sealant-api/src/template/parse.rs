@@ -84,6 +84,9 @@ pub(crate) enum Arg {
     Pipe(std::rc::Rc<Pipeline>, Vec<String>),
 }
 
+/// Nodes of a list, and the keyword (with its position) that ended it.
+type ListEnd = (Vec<Node>, Option<(String, usize)>);
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
@@ -120,8 +123,12 @@ pub(crate) fn parse(src: &str) -> Result<Parsed, TemplateError> {
         defines: p.defines,
         slots: p.slots,
     };
-    let names: BTreeMap<String, usize> =
-        parsed.defines.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect();
+    let names: BTreeMap<String, usize> = parsed
+        .defines
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name.clone(), i))
+        .collect();
     let mut stack: Vec<&mut Vec<Node>> = vec![&mut parsed.root];
     for d in parsed.defines.iter_mut() {
         stack.push(&mut d.body);
@@ -152,7 +159,10 @@ impl Parser<'_> {
     fn count_node(&mut self) -> Result<(), TemplateError> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
-            return Err(self.err(self.pos(), &format!("template has more than {MAX_NODES} nodes (limit)")));
+            return Err(self.err(
+                self.pos(),
+                &format!("template has more than {MAX_NODES} nodes (limit)"),
+            ));
         }
         Ok(())
     }
@@ -160,7 +170,10 @@ impl Parser<'_> {
     fn enter(&mut self) -> Result<(), TemplateError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err(self.pos(), &format!("template nests deeper than {MAX_DEPTH} (nesting depth limit)")));
+            return Err(self.err(
+                self.pos(),
+                &format!("template nests deeper than {MAX_DEPTH} (nesting depth limit)"),
+            ));
         }
         Ok(())
     }
@@ -171,7 +184,9 @@ impl Parser<'_> {
 
     fn expect_close(&mut self, what: &str) -> Result<(), TemplateError> {
         match self.next() {
-            Some(Token { tok: Tok::Close, .. }) => Ok(()),
+            Some(Token {
+                tok: Tok::Close, ..
+            }) => Ok(()),
             Some(t) => Err(self.err(t.pos, &format!("unexpected {} in {what}", describe(&t.tok)))),
             None => Err(self.err(self.src.len(), &format!("unclosed {what}"))),
         }
@@ -179,7 +194,7 @@ impl Parser<'_> {
 
     /// Parses nodes up to `{{end}}`, `{{else ...}}` or the end of input. Returns the nodes and
     /// the keyword that stopped it (with the tokens after `else` left unread).
-    fn list(&mut self, top: bool) -> Result<(Vec<Node>, Option<(String, usize)>), TemplateError> {
+    fn list(&mut self, top: bool) -> Result<ListEnd, TemplateError> {
         let mut nodes = Vec::new();
         let mark = self.scope.len();
         let result = loop {
@@ -218,7 +233,9 @@ impl Parser<'_> {
                         }
                         Some("define") => {
                             if !top || self.depth > 0 {
-                                return Err(self.err(t.pos, "define is only allowed at the top level"));
+                                return Err(
+                                    self.err(t.pos, "define is only allowed at the top level")
+                                );
                             }
                             self.i += 1;
                             self.define(t.pos, false)?;
@@ -234,9 +251,15 @@ impl Parser<'_> {
                         }
                         Some(w @ ("break" | "continue")) => {
                             if self.in_range == 0 {
-                                return Err(self.err(t.pos, &format!("{{{{{w}}}}} outside {{{{range}}}}")));
+                                return Err(
+                                    self.err(t.pos, &format!("{{{{{w}}}}} outside {{{{range}}}}"))
+                                );
                             }
-                            let node = if w == "break" { Node::Break } else { Node::Continue };
+                            let node = if w == "break" {
+                                Node::Break
+                            } else {
+                                Node::Continue
+                            };
                             self.i += 1;
                             self.expect_close(w)?;
                             nodes.push(node);
@@ -277,12 +300,20 @@ impl Parser<'_> {
                     self.expect_close("else")?;
                     let (body, end) = self.list(false)?;
                     if !matches!(&end, Some((w, _)) if w == "end") {
-                        return Err(self.err(pos, &format!("expected {{{{end}}}} after {{{{else}}}} of {word}")));
+                        return Err(self.err(
+                            pos,
+                            &format!("expected {{{{end}}}} after {{{{else}}}} of {word}"),
+                        ));
                     }
                     otherwise = Some(body);
                     break;
                 }
-                _ => return Err(self.err(self.src.len(), &format!("unexpected EOF: {{{{{word}}}}} without {{{{end}}}}"))),
+                _ => {
+                    return Err(self.err(
+                        self.src.len(),
+                        &format!("unexpected EOF: {{{{{word}}}}} without {{{{end}}}}"),
+                    ));
+                }
             }
         }
         self.scope.truncate(mark);
@@ -316,13 +347,27 @@ impl Parser<'_> {
         };
         self.scope.truncate(mark);
         self.leave();
-        Ok(Node::Range { pipe, body, otherwise })
+        Ok(Node::Range {
+            pipe,
+            body,
+            otherwise,
+        })
     }
 
     fn template_name(&mut self, word: &str) -> Result<String, TemplateError> {
         match self.next() {
-            Some(Token { tok: Tok::Str(s), pos, .. }) => String::from_utf8(s).map_err(|_| self.err(pos, "template name is not UTF-8")),
-            Some(t) => Err(self.err(t.pos, &format!("unexpected {} in {word}: expected a quoted template name", describe(&t.tok)))),
+            Some(Token {
+                tok: Tok::Str(s),
+                pos,
+                ..
+            }) => String::from_utf8(s).map_err(|_| self.err(pos, "template name is not UTF-8")),
+            Some(t) => Err(self.err(
+                t.pos,
+                &format!(
+                    "unexpected {} in {word}: expected a quoted template name",
+                    describe(&t.tok)
+                ),
+            )),
             None => Err(self.err(self.src.len(), &format!("unclosed {word}"))),
         }
     }
@@ -342,7 +387,7 @@ impl Parser<'_> {
             return Err(self.err(pos, &format!("template {name:?} is defined twice")));
         }
         // A template sees only its own variables, and `$` is its argument.
-        let saved_scope = std::mem::replace(&mut self.scope, Vec::new());
+        let saved_scope = std::mem::take(&mut self.scope);
         let saved_range = std::mem::replace(&mut self.in_range, 0);
         let dollar = self.slots;
         self.slots += 1;
@@ -355,8 +400,17 @@ impl Parser<'_> {
         if !matches!(&end, Some((w, _)) if w == "end") {
             return Err(self.err(pos, &format!("{{{{{word}}}}} without {{{{end}}}}")));
         }
-        self.defines.push(Define { name: name.clone(), body, dollar });
-        Ok(Node::Call { name, target: usize::MAX, pipe, pos })
+        self.defines.push(Define {
+            name: name.clone(),
+            body,
+            dollar,
+        });
+        Ok(Node::Call {
+            name,
+            target: usize::MAX,
+            pipe,
+            pos,
+        })
     }
 
     fn template_call(&mut self, pos: usize) -> Result<Node, TemplateError> {
@@ -367,7 +421,12 @@ impl Parser<'_> {
             Some(self.pipeline("template", false)?)
         };
         self.expect_close("template")?;
-        Ok(Node::Call { name, target: usize::MAX, pipe, pos })
+        Ok(Node::Call {
+            name,
+            target: usize::MAX,
+            pipe,
+            pos,
+        })
     }
 
     /// A pipeline up to `}}` or `)`.
@@ -491,7 +550,12 @@ impl Parser<'_> {
 
     fn chain(&mut self) -> Vec<String> {
         let mut chain = Vec::new();
-        while let Some(Token { tok: Tok::Field(f), spaced: false, .. }) = self.toks.get(self.i) {
+        while let Some(Token {
+            tok: Tok::Field(f),
+            spaced: false,
+            ..
+        }) = self.toks.get(self.i)
+        {
             chain.push(f.clone());
             self.i += 1;
         }
@@ -507,7 +571,14 @@ impl Parser<'_> {
             Tok::Close | Tok::Pipe | Tok::RParen => return Ok(None),
             Tok::Dot => {
                 self.i += 1;
-                if matches!(self.toks.get(self.i), Some(Token { tok: Tok::Field(_), spaced: false, .. })) {
+                if matches!(
+                    self.toks.get(self.i),
+                    Some(Token {
+                        tok: Tok::Field(_),
+                        spaced: false,
+                        ..
+                    })
+                ) {
                     return Err(self.err(t.pos, "unexpected . after term \".\""));
                 }
                 Arg::Dot
@@ -529,12 +600,17 @@ impl Parser<'_> {
             }
             Tok::Number(text) => {
                 self.i += 1;
-                number(&text).ok_or_else(|| self.err(t.pos, &format!("illegal number syntax: {text:?}")))?
+                number(&text)
+                    .ok_or_else(|| self.err(t.pos, &format!("illegal number syntax: {text:?}")))?
             }
             Tok::Char(text) => {
                 self.i += 1;
-                let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or_default();
-                let c = char_literal(inner).ok_or_else(|| self.err(t.pos, &format!("malformed character constant: {text}")))?;
+                let inner = text
+                    .get(1..text.len().saturating_sub(1))
+                    .unwrap_or_default();
+                let c = char_literal(inner).ok_or_else(|| {
+                    self.err(t.pos, &format!("malformed character constant: {text}"))
+                })?;
                 Arg::Int(i64::from(u32::from(c)))
             }
             Tok::LParen => {
@@ -543,7 +619,9 @@ impl Parser<'_> {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
                 self.leave();
                 match self.next() {
-                    Some(Token { tok: Tok::RParen, .. }) => {}
+                    Some(Token {
+                        tok: Tok::RParen, ..
+                    }) => {}
                     _ => return Err(self.err(t.pos, "unclosed left paren")),
                 }
                 Arg::Pipe(std::rc::Rc::new(pipe), self.chain())
@@ -554,24 +632,40 @@ impl Parser<'_> {
                     "true" => Arg::Bool(true),
                     "false" => Arg::Bool(false),
                     "nil" => Arg::Nil,
-                    "if" | "else" | "end" | "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
-                        return Err(self.err(t.pos, &format!("unexpected keyword {name:?} in operand")));
+                    "if" | "else" | "end" | "range" | "with" | "define" | "template" | "block"
+                    | "break" | "continue" => {
+                        return Err(
+                            self.err(t.pos, &format!("unexpected keyword {name:?} in operand"))
+                        );
                     }
                     _ => Arg::Func(Func::lookup(&name).map_err(|m| self.err(t.pos, &m))?),
                 }
             }
-            other => return Err(self.err(t.pos, &format!("unexpected {} in operand", describe(&other)))),
+            other => {
+                return Err(self.err(
+                    t.pos,
+                    &format!("unexpected {} in operand", describe(&other)),
+                ));
+            }
         };
         Ok(Some(arg))
     }
 }
 
-fn resolve_in(stack: &mut Vec<&mut Vec<Node>>, names: &BTreeMap<String, usize>, src: &str) -> Result<(), TemplateError> {
+fn resolve_in(
+    stack: &mut Vec<&mut Vec<Node>>,
+    names: &BTreeMap<String, usize>,
+    src: &str,
+) -> Result<(), TemplateError> {
     while let Some(list) = stack.pop() {
         for node in list.iter_mut() {
             match node {
-                Node::Call { name, target, pos, .. } => {
-                    *target = *names.get(name.as_str()).ok_or_else(|| TemplateError::at(src, *pos, &format!("no such template {name:?}")))?;
+                Node::Call {
+                    name, target, pos, ..
+                } => {
+                    *target = *names.get(name.as_str()).ok_or_else(|| {
+                        TemplateError::at(src, *pos, &format!("no such template {name:?}"))
+                    })?;
                 }
                 Node::If(branches, otherwise) | Node::With(branches, otherwise) => {
                     for (_, body) in branches.iter_mut() {
@@ -581,7 +675,9 @@ fn resolve_in(stack: &mut Vec<&mut Vec<Node>>, names: &BTreeMap<String, usize>, 
                         stack.push(o);
                     }
                 }
-                Node::Range { body, otherwise, .. } => {
+                Node::Range {
+                    body, otherwise, ..
+                } => {
                     stack.push(body);
                     if let Some(o) = otherwise {
                         stack.push(o);

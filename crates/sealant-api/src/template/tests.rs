@@ -4,7 +4,10 @@
 use super::render_one;
 
 fn ok(src: &str) -> String {
-    match render_one(src, &[("user", b"app"), ("pw", b"p\"w:1"), ("db-host", b"db.prod")]) {
+    match render_one(
+        src,
+        &[("user", b"app"), ("pw", b"p\"w:1"), ("db-host", b"db.prod")],
+    ) {
         Ok(v) => String::from_utf8_lossy(&v).into_owned(),
         Err(e) => panic!("{src}: {e}"),
     }
@@ -24,16 +27,34 @@ fn go_template_basics() {
     assert_eq!(ok("{{ .missing }}"), "<no value>");
     assert_eq!(ok("[{{ index . \"missing\" }}]"), "[]");
     assert_eq!(ok("{{ if .user }}yes{{ else }}no{{ end }}"), "yes");
-    assert_eq!(ok("{{ range $i, $e := splitList \",\" \"a,b\" }}{{ $i }}={{ $e }};{{ end }}"), "0=a;1=b;");
+    assert_eq!(
+        ok("{{ range $i, $e := splitList \",\" \"a,b\" }}{{ $i }}={{ $e }};{{ end }}"),
+        "0=a;1=b;"
+    );
     assert_eq!(ok("{{ with $x := .user }}{{ $x | upper }}{{ end }}"), "APP");
-    assert_eq!(ok("{{ define \"t\" }}<{{ . }}>{{ end }}{{ template \"t\" .user }}"), "<app>");
+    assert_eq!(
+        ok("{{ define \"t\" }}<{{ . }}>{{ end }}{{ template \"t\" .user }}"),
+        "<app>"
+    );
     assert_eq!(ok("{{ block \"b\" .user }}[{{ . }}]{{ end }}"), "[app]");
-    assert_eq!(ok("{{ range until 5 }}{{ if eq . 3 }}{{ break }}{{ end }}{{ . }}{{ end }}"), "012");
-    assert_eq!(ok("{{ $s := \"\" }}{{ range until 3 }}{{ $s = print $s . }}{{ end }}{{ $s }}"), "012");
+    assert_eq!(
+        ok("{{ range until 5 }}{{ if eq . 3 }}{{ break }}{{ end }}{{ . }}{{ end }}"),
+        "012"
+    );
+    assert_eq!(
+        ok("{{ $s := \"\" }}{{ range until 3 }}{{ $s = print $s . }}{{ end }}{{ $s }}"),
+        "012"
+    );
     assert_eq!(ok("a {{- /* c */ -}} b"), "ab");
-    assert_eq!(ok("{{ printf \"%s:%s\" .user .pw | b64enc }}"), "YXBwOnAidzox");
+    assert_eq!(
+        ok("{{ printf \"%s:%s\" .user .pw | b64enc }}"),
+        "YXBwOnAidzox"
+    );
     assert_eq!(ok("{{ .pw | toJson }}"), r#""p\"w:1""#);
-    assert_eq!(ok("{{ \"!!\" | b64dec }}"), "illegal base64 data at input byte 0");
+    assert_eq!(
+        ok("{{ \"!!\" | b64dec }}"),
+        "illegal base64 data at input byte 0"
+    );
     assert_eq!(ok("{{ (fromJson \"{\\\"a\\\":[1,2]}\").a }}"), "[1 2]");
     assert_eq!(ok("{{ len .user }}"), "3");
     assert_eq!(ok("{{ range 3 }}{{ . }}{{ end }}"), "012");
@@ -48,7 +69,10 @@ fn content_independent_errors_are_found_before_rendering() {
     assert!(fails("{{ trimPrefix \"a\" }}").contains("wrong number of args"));
     assert!(fails("{{ $x }}").contains("undefined variable"));
     assert!(fails("{{ template \"x\" }}").contains("no such template"));
-    assert!(fails("{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}").contains("calls itself"));
+    assert!(
+        fails("{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}")
+            .contains("calls itself")
+    );
     assert!(fails("{{ printf .pw }}").contains("string literal"));
     assert!(fails("{{ repeat (atoi .pw) \"x\" }}").contains("work limit"));
     assert!(fails("{{ range .pw }}{{ end }}").contains("range can't iterate"));

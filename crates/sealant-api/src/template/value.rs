@@ -22,6 +22,7 @@ pub(crate) const NO_VALUE_WEIGHT: u64 = 10;
 
 /// A template value.
 #[derive(Clone)]
+#[allow(clippy::enum_variant_names)] // `NoValue` is Go's name for it
 pub(crate) enum Value {
     /// Go's invalid value (a missing map key): prints `<no value>`.
     NoValue,
@@ -161,7 +162,7 @@ impl Value {
     }
 
     /// A value passed where Go wants `interface{}`: an invalid value becomes nil.
-    pub fn as_arg(self) -> Value {
+    pub fn arg(self) -> Value {
         match self {
             Value::NoValue => Value::Nil,
             v => v,
@@ -228,7 +229,9 @@ impl Value {
             Value::Nil => out.extend_from_slice(b"<nil>"),
             Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Value::Float(f) => out.extend_from_slice(gofmt::format_float(*f, b'g', None).as_bytes()),
+            Value::Float(f) => {
+                out.extend_from_slice(gofmt::format_float(*f, b'g', None).as_bytes())
+            }
             Value::Str(s) => out.extend_from_slice(s),
             Value::List(l) => {
                 out.push(b'[');
@@ -331,7 +334,12 @@ mod tests {
         let d = Value::dict(m, false);
         assert_eq!(printed(&l), "[a -12 <nil> 1e+21 []]");
         assert_eq!(printed(&d), "map[a:true k:[a -12 <nil> 1e+21 []]]");
-        for v in [l, d, Value::Float(-2.2250738585072014e-308), Value::Int(i64::MIN)] {
+        for v in [
+            l,
+            d,
+            Value::Float(-2.2250738585072014e-308),
+            Value::Int(i64::MIN),
+        ] {
             assert!(printed(&v).len() as u64 <= v.weight());
         }
     }
