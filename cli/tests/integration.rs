@@ -14,5 +14,6 @@ mod keys_cert;
 mod kubeseal_cluster;
 mod oracle;
 mod seal;
+mod templates;
 mod unseal;
 mod workflows;

@@ -1,12 +1,9 @@
 //! `sealant unseal` with templates: stderr and exit code do not depend on the values (only on
 //! the templates, item names and value lengths), and deep or huge templates are ordinary errors.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use sealant_crypto::Certificate;
 
 const ATTACKS: &[&str] = &[

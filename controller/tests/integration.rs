@@ -13,3 +13,4 @@ mod reconcile;
 mod relist;
 mod resilience;
 mod soak;
+mod templates;

@@ -1,12 +1,9 @@
 //! Templates through the controller: the oracle property end to end (status, events, logs and
 //! metrics are the same for two plaintexts of the same length) and `--disable-templates`.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::*;
+use crate::common::*;
 use kube::api::{Api, ListParams};
 use sealant_crypto::Scope;
 
