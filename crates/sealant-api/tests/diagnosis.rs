@@ -263,11 +263,24 @@ fn go_templates_render_over_unsealed_values_and_errors_name_the_item() {
             .contains_key("dsn")
     );
 
-    ss.spec.template.data = Some(map(&[("bad", "{{ if .username }}x{{ end }}")]));
-    let err = unseal(&ss, &ring, &UnsealOptions::default()).expect_err("unsupported construct");
+    ss.spec.template.data = Some(map(&[(
+        "bad",
+        "{{ if .username }}{{ fail \"x\" }}{{ end }}",
+    )]));
+    let err = unseal(&ss, &ring, &UnsealOptions::default()).expect_err("refused function");
     assert_eq!(err.failures[0].item, "spec.template.data.bad");
     assert!(matches!(err.failures[0].cause, FailureCause::Template(_)));
-    assert!(err.to_string().contains("'if' is not supported"), "{err}");
+    assert_eq!(err.reason(), "TemplateError");
+    assert!(err.to_string().contains("\"fail\" is not allowed"), "{err}");
+
+    // Switched off: refused before anything is decrypted.
+    let off = UnsealOptions {
+        templates_disabled: true,
+        ..UnsealOptions::default()
+    };
+    let err = unseal(&ss, &ring, &off).expect_err("templates disabled");
+    assert_eq!(err.failures[0].cause, FailureCause::TemplatesDisabled);
+    assert_eq!(err.reason(), "TemplatesDisabled");
 }
 
 #[test]

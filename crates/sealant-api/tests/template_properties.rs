@@ -160,6 +160,11 @@ proptest! {
 /// literals, inside if/with/range/define.
 fn template_strategy() -> impl Strategy<Value = String> {
     let operand = prop_oneof![
+        Just("(list .a 1 .b)".to_owned()),
+        Just("(dict \"k\" .a)".to_owned()),
+        Just("(fromJson .c)".to_owned()),
+        Just("\"%-3x|% #q|%08.3f|%[1]v|%*d\"".to_owned()),
+        Just("1.5".to_owned()),
         Just(".a".to_owned()),
         Just(".b".to_owned()),
         Just(".c".to_owned()),
@@ -174,53 +179,21 @@ fn template_strategy() -> impl Strategy<Value = String> {
         Just(".".to_owned()),
         Just("$".to_owned()),
     ];
-    let func = prop_oneof![
-        Just("upper"),
-        Just("lower"),
-        Just("trim"),
-        Just("b64enc"),
-        Just("b64dec"),
-        Just("b32dec"),
-        Just("trimPrefix"),
-        Just("trimSuffix"),
-        Just("replace"),
-        Just("split"),
-        Just("splitList"),
-        Just("index"),
-        Just("len"),
-        Just("eq"),
-        Just("ne"),
-        Just("lt"),
-        Just("and"),
-        Just("or"),
-        Just("not"),
-        Just("printf"),
-        Just("print"),
-        Just("quote"),
-        Just("default"),
-        Just("toJson"),
-        Just("fromJson"),
-        Just("repeat"),
-        Just("substr"),
-        Just("trunc"),
-        Just("indent"),
-        Just("list"),
-        Just("dict"),
-        Just("first"),
-        Just("join"),
-        Just("sha256sum"),
-        Just("contains"),
-        Just("add"),
-        Just("atoi"),
-        Just("until"),
-        Just("slice"),
-        Just("coalesce"),
-        Just("ternary"),
-        Just("empty"),
-    ];
+    // Every supported function but htpasswd (bcrypt is slow on purpose; it has its own test).
+    let names: Vec<&'static str> = sealant_api::template::FUNCTIONS
+        .iter()
+        .copied()
+        .filter(|f| *f != "htpasswd")
+        .collect();
+    let func = proptest::sample::select(names);
     let call = (func, proptest::collection::vec(operand.clone(), 0..4)).prop_map(|(f, args)| {
-        if f == "printf" {
+        if f == "printf" && args.len() % 2 == 0 {
             format!("printf \"%s%d%v\" {}", args.join(" "))
+        } else if f == "printf" {
+            format!(
+                "printf \"%-3x|% #q|%08.3f|%[2]v|%*d|%T|%c|%U|%e|%.2G|%+q|%x\" {}",
+                args.join(" ")
+            )
         } else {
             format!("{f} {}", args.join(" "))
         }

@@ -1564,6 +1564,20 @@ mod tests {
     }
 
     #[test]
+    fn htpasswd_is_bcrypt_as_sprig_formats_it() {
+        let out = printed(Func::Htpasswd.call(vec![st("user"), st("pw")]));
+        let hash = out.strip_prefix("user:").unwrap_or_default();
+        assert!(hash.starts_with("$2a$10$") && hash.len() == 60, "{out}");
+        assert!(bcrypt::verify("pw", hash).unwrap_or(false));
+        assert_eq!(
+            printed(Func::Htpasswd.call(vec![st("a:b"), st("pw")])),
+            "invalid username: a:b"
+        );
+        let long = printed(Func::Htpasswd.call(vec![st("u"), st(&"x".repeat(73))]));
+        assert!(long.contains("password length exceeds 72 bytes"), "{long}");
+    }
+
+    #[test]
     fn paths() {
         assert_eq!(path_clean(b"a/../b/./c/"), b"b/c");
         assert_eq!(path_base(b"/a/b/"), b"b");
