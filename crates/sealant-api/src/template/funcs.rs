@@ -472,9 +472,10 @@ impl Func {
                 r
             }
             Func::First | Func::Last => {
-                let mut e = a[0].element().join(&Abs::nil());
+                // An element weighs no more than its list; an empty list gives nil.
+                let mut e = a[0].element();
                 e.w = e.w.min(w(0));
-                e
+                e.join(&Abs::nil())
             }
             Func::Rest
             | Func::Initial
