@@ -217,7 +217,7 @@ impl Context {
     /// result if the spec and keys are still the same, and decrypts afresh otherwise.
     fn head_start(&self, ss: &SealedSecret, workers: usize) {
         if self.naive
-            || ss.status.is_some()
+            || ss.status_written()
             || !self
                 .index_enabled
                 .load(std::sync::atomic::Ordering::Relaxed)
@@ -594,7 +594,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     // the create answers 409 and the usual read-then-plan path runs (at the cost of this one
     // decryption, once per object).
     let assume_absent = !ctx.naive
-        && ss.status.is_none()
+        && !ss.status_written()
         && ctx.index.is_synced()
         && !ctx.index.knows(&namespace, &name);
     let existing = if assume_absent {

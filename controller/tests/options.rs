@@ -101,7 +101,7 @@ async fn namespace_list_and_label_selector() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (ns, name) in [("other", "outside"), ("app", "unlabelled")] {
         let ss = ss_api(&client, ns).get(name).await.unwrap();
-        assert!(ss.status.is_none(), "{ns}/{name} must be ignored");
+        assert!(!ss.status_written(), "{ns}/{name} must be ignored");
         assert!(
             secret_api(&client, ns)
                 .get_opt(name)

@@ -1,8 +1,9 @@
 //! An in-memory Kubernetes API server on loopback, for tests.
 //!
-//! `fake-apiserver` speaks enough of the real API server's HTTP/JSON protocol that the `kube`
-//! client, `kube::runtime::watcher` and the real `kubectl` work against it unchanged, and it
-//! keeps the semantics controllers depend on, so tests that pass here mean something.
+//! `fake-apiserver` speaks enough of the real API server's protocol (JSON, YAML and protobuf
+//! bodies, OpenAPI documents, tables) that the `kube` client, `kube::runtime::watcher` and the
+//! real `kubectl`, typed as a user types it, work against it unchanged, and it keeps the
+//! semantics controllers depend on, so tests that pass here mean something.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,16 +33,45 @@
 //!
 //! # What is implemented
 //!
-//! - **Transport**: HTTP/1.1 on loopback, JSON only (no protobuf, no TLS, no authn/authz: any
-//!   or no token is accepted). Paths `/api/v1/...`, `/apis/{group}/{version}/...`, namespaced
-//!   and cluster-wide collections, the legacy `/watch/` prefix.
-//! - **Resources**: namespaces, secrets, configmaps, services, serviceaccounts, core/v1 events,
-//!   `events.k8s.io/v1` events (stored separately from core events), `coordination.k8s.io/v1`
-//!   leases, `apiextensions.k8s.io/v1` CustomResourceDefinitions. Creating a CRD immediately
-//!   serves every served version of its resource (namespaced or cluster), with a `status`
-//!   subresource if the version declares one, lists it in discovery, and sets the CRD's
-//!   `NamesAccepted`/`Established` conditions. Deleting the CRD deletes its objects.
-//!   Objects are not validated against the CRD schema.
+//! - **Transport**: HTTP/1.1 on loopback (no TLS, no authn/authz: any or no token is accepted).
+//!   Paths `/api/v1/...`, `/apis/{group}/{version}/...`, namespaced and cluster-wide
+//!   collections, the legacy `/watch/` prefix. Request bodies in JSON, YAML
+//!   (`application/yaml`) or, for the built-in kinds, Kubernetes protobuf
+//!   (`application/vnd.kubernetes.protobuf`: magic `k8s\0` + `runtime.Unknown`, decoded with
+//!   `k8s-pb`'s generated types), which kubectl's typed generators (`create namespace`,
+//!   `create secret generic|tls|docker-registry`, `create configmap|serviceaccount|service`)
+//!   send. Responses are JSON, or protobuf when a client lists it first in `Accept` and the
+//!   kind has a protobuf form (watches are always JSON). Other body types are 415
+//!   `UnsupportedMediaType` and unanswerable `Accept`s 406, with the real server's wording.
+//! - **Resources**: namespaces, secrets, configmaps, services, serviceaccounts, events (one
+//!   store, two views: core `v1` and `events.k8s.io/v1`, converted with Kubernetes' field
+//!   mapping, field selectors of either view included, see `events.rs`),
+//!   `coordination.k8s.io/v1` leases, `apiextensions.k8s.io/v1` CustomResourceDefinitions.
+//!   Creating a CRD immediately serves every served version of its resource (namespaced or
+//!   cluster), with a `status` subresource if the version declares one, lists it in discovery,
+//!   and sets the CRD's `NamesAccepted`/`Established` conditions. Deleting the CRD deletes its
+//!   objects.
+//! - **Schemas**: custom resources are pruned by their version's structural schema
+//!   (`x-kubernetes-preserve-unknown-fields`, `x-kubernetes-embedded-resource`, `metadata`
+//!   by ObjectMeta), stripped of `null`s the schema does not allow, and defaulted (missing
+//!   fields and non-nullable `null`s), on every write; a CRD change re-reads the stored objects
+//!   as the real server's read path presents them (pruned and defaulted, same
+//!   resourceVersion, no watch event). Built-in kinds drop the fields their OpenAPI schema
+//!   does not know, as Go's decoding does. `fieldValidation=Strict|Warn|Ignore` (default
+//!   `Warn`) applies to unknown and duplicate fields with the real server's messages:
+//!   `strict decoding error: unknown field "spec.x", duplicate field "a.b"` (400 for a body,
+//!   422 for a patch), one `Warning: 299 - "..."` header each for `Warn`; server-side apply of
+//!   an undeclared field is the real server's 500 `field not declared in schema`. Value
+//!   validation (types, `required`, patterns, CEL) is not done.
+//! - **OpenAPI**: `/openapi/v3` (an index with content-hashed URLs), `/openapi/v3/api/v1` and
+//!   `/openapi/v3/apis/{g}/{v}` (OpenAPI 3.0), and `/openapi/v2` (Swagger 2.0, in JSON or in
+//!   gnostic's protobuf form kubectl asks for first), for every built-in resource (schemas
+//!   from `k8s-openapi`) and every served CRD version (its schema plus `apiVersion`, `kind`,
+//!   `metadata`), with `x-kubernetes-group-version-kind`, and per resource the list, create,
+//!   deletecollection, get, replace, patch (with `fieldValidation`), delete and `/status`
+//!   operations. So kubectl's default validation, `kubectl explain` (v3, and v2 with
+//!   `--output=plaintext-openapiv2`) and `kubectl apply` work without flags. The built-in
+//!   schemas carry no `x-kubernetes-patch-*`/`list-type` extensions.
 //! - **resourceVersion**: one global counter; every stored change bumps it by one. Lists return
 //!   it in `metadata.resourceVersion`. `limit`/`continue` pages are served from a snapshot taken
 //!   by the first page (same resourceVersion on every page; unknown or compacted tokens are
@@ -110,10 +140,12 @@
 //!   server; malformed bodies are 400.
 //! - **Discovery**: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}` as
 //!   plain APIVersions/APIGroupList/APIGroup/APIResourceList JSON (aggregated discovery is not
-//!   served; kubectl falls back). `kubectl get` tables via `as=Table` (Name/Age, plus
-//!   Type/Data for secrets and Status for namespaces), and `as=PartialObjectMetadata[List]`
-//!   responses for get/list/watch/writes (kube's `*_metadata` calls and `metadata_watcher`). `/openapi/v2|v3` are 404, so kubectl
-//!   needs `--validate=false` for `create`/`apply`.
+//!   served; kubectl falls back). `kubectl get` tables via `as=Table` with the real printers'
+//!   columns (secrets, namespaces, configmaps, serviceaccounts, services, events, leases,
+//!   CRDs; ages as `duration.HumanDuration`) and, for custom resources, the CRD's
+//!   `additionalPrinterColumns` (RFC 9535 JSONPath per row, first match, typed cells; `Age`
+//!   when there are none), and `as=PartialObjectMetadata[List]` responses for
+//!   get/list/watch/writes (kube's `*_metadata` calls and `metadata_watcher`).
 //! - **Service proxy**: `/api/v1/namespaces/{ns}/services/{name}/proxy/{path}` (also the
 //!   `scheme:name:port` and `name:port` forms) is forwarded over HTTP/1.1 to the address given
 //!   by [`FakeApiServer::add_proxy`] / `--proxy`, whether or not a Service object exists;
@@ -127,13 +159,14 @@
 //!
 //! # What is not implemented
 //!
-//! Admission (webhooks, quotas, defaulting beyond the above), authentication/authorization,
-//! OpenAPI documents and schema validation (including CRD schemas and `fieldValidation`),
-//! protobuf/CBOR bodies (answered 415, so `kubectl create secret` and other typed
-//! `kubectl create` commands fail; `kubectl apply` works), aggregated discovery, multiple CRD versions with conversion (all versions
-//! share one store), label value validation on objects, selectors on fields other than
-//! string-comparable paths, `resourceVersion` reads of older states, namespace `Terminating`
-//! phase, Pod/Deployment semantics, `Foreground` deletion ordering, graceful deletion periods.
+//! Admission (webhooks, quotas, built-in defaulting beyond the above), authentication and
+//! authorization, schema value validation (types, `required`, formats, CEL rules) of custom
+//! resources, CBOR bodies, protobuf for CRD objects and watches, YAML responses (JSON is sent
+//! instead), cluster IP allocation for Services, aggregated discovery, multiple CRD versions
+//! with conversion (all versions share one store), label value validation on objects,
+//! selectors on fields other than string-comparable paths, `resourceVersion` reads of older
+//! states, namespace `Terminating` phase, Pod/Deployment semantics, `Foreground` deletion
+//! ordering, graceful deletion periods, ETags on OpenAPI documents.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -145,16 +178,24 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod apply;
+mod decode;
 mod errors;
+mod events;
 mod fields;
 mod hooks;
+mod media;
+mod openapi;
+mod openapi_v2;
 mod patch;
+mod protobuf;
 mod proxy;
 mod resources;
 mod routes;
+mod schema;
 mod secrets;
 mod selectors;
 mod store;
+mod strict;
 mod table;
 mod util;
 mod watch;

@@ -1,8 +1,11 @@
 //! The resource registry (built-in types plus CRD-defined ones) and discovery documents.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
+
+use crate::schema::Schema;
 
 /// Where objects of one resource are stored: `(group, plural)`. All served versions of a
 /// resource share one store.
@@ -35,6 +38,14 @@ pub struct ResourceType {
     pub short_names: Vec<String>,
     /// Whether this resource was defined by a CRD.
     pub custom: bool,
+    /// `<Kind>List`.
+    pub list_kind: String,
+    /// A CRD version's `openAPIV3Schema` as written (for the OpenAPI documents).
+    pub schema: Option<Arc<Value>>,
+    /// The same, compiled for pruning and defaulting.
+    pub structural: Option<Arc<Schema>>,
+    /// A CRD version's `additionalPrinterColumns` (`kubectl get` tables).
+    pub columns: Arc<Vec<Value>>,
 }
 
 impl ResourceType {
@@ -47,8 +58,14 @@ impl ResourceType {
         }
     }
 
-    /// The storage key.
+    /// The storage key. Both event APIs share one store (see [`crate::events`]).
     pub fn key(&self) -> ResKey {
+        if crate::events::is_event(&self.group, &self.plural) {
+            return ResKey {
+                group: String::new(),
+                plural: self.plural.clone(),
+            };
+        }
         ResKey {
             group: self.group.clone(),
             plural: self.plural.clone(),
@@ -74,6 +91,10 @@ impl ResourceType {
             status,
             short_names: short.iter().map(|s| s.to_string()).collect(),
             custom: false,
+            list_kind: format!("{kind}List"),
+            schema: None,
+            structural: None,
+            columns: Arc::default(),
         }
     }
 }
@@ -152,6 +173,11 @@ impl Registry {
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
         self.types
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
+    }
+
+    /// Every served resource version.
+    pub fn all(&self) -> impl Iterator<Item = &ResourceType> {
+        self.types.values()
     }
 
     /// Whether `group/version` is served.
@@ -309,6 +335,11 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceType>, String> {
                 .collect()
         })
         .unwrap_or_default();
+    let list_kind = names
+        .get("listKind")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{kind}List"));
     let namespaced = match spec.get("scope").and_then(Value::as_str) {
         Some("Namespaced") => true,
         Some("Cluster") => false,
@@ -337,6 +368,12 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceType>, String> {
             .get("subresources")
             .and_then(|s| s.get("status"))
             .is_some_and(|s| !s.is_null());
+        let schema = v.pointer("/schema/openAPIV3Schema").cloned();
+        let columns = v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         out.push(ResourceType {
             group: group.into(),
             version: name.into(),
@@ -347,6 +384,10 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceType>, String> {
             status,
             short_names: short_names.clone(),
             custom: true,
+            list_kind: list_kind.clone(),
+            structural: schema.as_ref().map(|s| Arc::new(Schema::structural(s))),
+            schema: schema.map(Arc::new),
+            columns: Arc::new(columns),
         });
     }
     Ok(out)

@@ -17,7 +17,9 @@ use crate::patch;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector, Selector};
 use crate::store::{DeleteOpts, Mode, Obj, Served, WriteCtx};
-use crate::{Shared, secrets, table, util, watch};
+use crate::decode::{self, Directive, FieldCheck, Source};
+use crate::media::{self, Body, Out};
+use crate::{Shared, events, openapi, openapi_v2, protobuf, secrets, strict, table, util, watch};
 
 const MAX_BODY: usize = 32 * 1024 * 1024;
 
@@ -84,6 +86,7 @@ async fn route(
                 "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64",
             })));
         }
+        ["openapi", rest @ ..] => return openapi_doc(shared, method, rest, headers),
         ["healthz"] | ["readyz"] | ["livez"] => {
             return Ok((StatusCode::OK, "ok").into_response());
         }
@@ -223,18 +226,21 @@ async fn route(
     });
     let meta_only = table_include.is_none() && table::wants_metadata(accept);
     let out = |v: Value| if meta_only { table::partial(&v) } else { v };
+    let fmt = if table_include.is_some() || meta_only || verb == Verb::Watch {
+        Out::Json
+    } else {
+        media::response(&rt, accept)?
+    };
     let api_version = rt.api_version();
     let written = |code: StatusCode, obj: &Value| {
-        if meta_only {
-            json_response(code, &table::partial(obj))
-        } else {
-            json_response(
-                code,
-                &Served {
-                    obj,
-                    api_version: &api_version,
-                },
-            )
+        let served = Served {
+            obj,
+            api_version: &api_version,
+        };
+        match fmt {
+            _ if meta_only => json_response(code, &table::partial(obj)),
+            Out::Protobuf => media::respond(code, fmt, &rt, &rt.kind, &served.to_value()),
+            Out::Json => json_response(code, &served),
         }
     };
     let manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
@@ -247,14 +253,28 @@ async fn route(
             .to_string()
     });
     let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
-    let ctx = WriteCtx {
+    let options = match verb {
+        Verb::Create => "CreateOptions",
+        Verb::Update => "UpdateOptions",
+        _ => "PatchOptions",
+    };
+    let check = FieldCheck {
+        directive: if verb.is_write() && !matches!(verb, Verb::Delete | Verb::DeleteCollection) {
+            Directive::parse(query.get("fieldValidation").map(String::as_str), options)?
+        } else {
+            Directive::Ignore
+        },
+        ..FieldCheck::default()
+    };
+    let mut ctx = WriteCtx {
         rt: rt.clone(),
         ns: ns_str.clone(),
         manager,
         dry_run,
         status,
+        check,
     };
-    match verb {
+    let resp = match verb {
         Verb::Get => {
             let name = name.unwrap_or_default();
             let st = shared.state();
@@ -262,11 +282,11 @@ async fn route(
             let v = st.present(&rt, &obj);
             Ok(match &table_include {
                 Some(inc) => ok(&table::table(&rt, &[v], inc, true, json!({}))),
-                None => ok(&out(v)),
+                None => media::respond(StatusCode::OK, fmt, &rt, &rt.kind, &out(v)),
             })
         }
         Verb::List => {
-            let sel = selector(query)?;
+            let sel = selector(&rt, query)?;
             let limit = match query.get("limit") {
                 Some(l) if !l.is_empty() => Some(
                     l.parse::<usize>()
@@ -301,11 +321,15 @@ async fn route(
                         "items": items,
                     }))
                 }
+                None if fmt == Out::Protobuf => {
+                    let v = serde_json::to_value(&list).unwrap_or_default();
+                    media::respond(StatusCode::OK, fmt, &rt, &rt.list_kind, &v)
+                }
                 None => json_response(StatusCode::OK, &list),
             })
         }
         Verb::Watch => {
-            let mut sel = selector(query)?;
+            let mut sel = selector(&rt, query)?;
             if let Some(n) = &name {
                 let mut f = query.get("fieldSelector").cloned().unwrap_or_default();
                 if !f.is_empty() {
@@ -341,14 +365,14 @@ async fn route(
             ))
         }
         Verb::Create => {
-            reject_protobuf(headers)?;
-            let obj = parse_json(&rt, &body)?;
+            let (obj, dups) = read_body(&rt, headers, &body)?;
+            ctx.check.duplicates = decode::duplicates(dups);
             let v = shared.state().create(&ctx, obj)?;
             Ok(written(StatusCode::CREATED, &v))
         }
         Verb::Update => {
-            reject_protobuf(headers)?;
-            let obj = parse_json(&rt, &body)?;
+            let (obj, dups) = read_body(&rt, headers, &body)?;
+            ctx.check.duplicates = decode::duplicates(dups);
             let v = shared
                 .state()
                 .update(&ctx, &name.unwrap_or_default(), obj)?;
@@ -368,7 +392,7 @@ async fn route(
             let has_manager = query.get("fieldManager").is_some_and(|m| !m.is_empty());
             let (v, created) = do_patch(
                 shared,
-                &ctx,
+                &mut ctx,
                 &name.unwrap_or_default(),
                 &ctype,
                 &body,
@@ -405,7 +429,7 @@ async fn route(
             }
         }
         Verb::DeleteCollection => {
-            let sel = selector(query)?;
+            let sel = selector(&rt, query)?;
             let opts = delete_opts(query, &body)?;
             let mut st = shared.state();
             let list = st.list(&rt, ns.as_deref(), &sel, None, None, None, None)?;
@@ -429,36 +453,86 @@ async fn route(
                 "items": deleted,
             })))
         }
+    };
+    resp.map(|r| with_warnings(r, &ctx.check))
+}
+
+/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{api/v1|apis/G/V}`.
+fn openapi_doc(
+    shared: &Arc<Shared>,
+    method: &Method,
+    rest: &[&str],
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    if *method != Method::GET {
+        return Err(ApiError::method_not_allowed());
+    }
+    let registry = shared.state().registry.clone();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match rest {
+        ["v2"] => openapi_v2::respond(&openapi::v2(&registry), accept),
+        ["v3"] => Ok(ok(&openapi::v3_index(&registry))),
+        ["v3", "api", v] => openapi::v3_group_version(&registry, "", v)
+            .map(|d| ok(&d))
+            .ok_or_else(ApiError::no_route),
+        ["v3", "apis", g, v] => openapi::v3_group_version(&registry, g, v)
+            .map(|d| ok(&d))
+            .ok_or_else(ApiError::no_route),
+        _ => Err(ApiError::no_route()),
     }
 }
 
-fn selector(q: &Query) -> ApiResult<Selector> {
+/// Adds one `Warning` header per decoding warning of a write.
+fn with_warnings(mut r: Response, check: &FieldCheck) -> Response {
+    for w in check.warnings.borrow().iter() {
+        if let Ok(v) = header::HeaderValue::from_str(&decode::warning_header(w)) {
+            r.headers_mut().append(header::WARNING, v);
+        }
+    }
+    r
+}
+
+fn selector(rt: &ResourceType, q: &Query) -> ApiResult<Selector> {
+    let mut fields =
+        FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
+    if rt.group == events::GROUP && events::is_event(&rt.group, &rt.plural) {
+        fields.rename_paths(events::core_path);
+    }
     Ok(Selector {
         labels: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?,
-        fields: FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?,
+        fields,
     })
 }
 
-/// Protobuf bodies (what kubectl's typed commands such as `create secret` send) are not
-/// decoded: answer 415 like a server without that serializer, instead of a misleading 400.
-fn reject_protobuf(headers: &HeaderMap) -> ApiResult<()> {
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ctype.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "the fake API server accepts JSON bodies only, not application/vnd.kubernetes.protobuf \
-             (use `kubectl apply`, or `kubectl create ... --dry-run=client -o json | kubectl apply -f -`)",
-        ));
+/// Reads a create or update body (JSON, YAML or protobuf); returns the object and the paths
+/// of duplicate keys (JSON only).
+fn read_body(
+    rt: &ResourceType,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(Value, Vec<String>)> {
+    let cannot = |e: String| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            rt.kind, rt.version, rt.kind
+        ))
+    };
+    match media::request_body(rt, headers)? {
+        Body::Json => parse_json(rt, body),
+        Body::Yaml => Ok((apply::parse_body(body)?, Vec::new())),
+        Body::Protobuf => Ok((
+            protobuf::decode(&rt.group, &rt.kind, body).map_err(cannot)?,
+            Vec::new(),
+        )),
     }
-    Ok(())
 }
 
-fn parse_json(rt: &ResourceType, body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| {
+/// Parses a JSON body; returns the value and the paths of duplicate keys.
+fn parse_json(rt: &ResourceType, body: &[u8]) -> ApiResult<(Value, Vec<String>)> {
+    strict::parse(body).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             rt.kind, rt.version, rt.kind
@@ -506,7 +580,7 @@ fn delete_opts(q: &Query, body: &[u8]) -> ApiResult<DeleteOpts> {
 
 fn do_patch(
     shared: &Arc<Shared>,
-    ctx: &WriteCtx,
+    ctx: &mut WriteCtx,
     name: &str,
     ctype: &str,
     body: &[u8],
@@ -550,11 +624,18 @@ fn do_patch(
             if rt.group.is_empty() && rt.plural == "secrets" && !ctx.status {
                 secrets::fold_string_data(&mut applied)?;
             }
+            decode::apply_unknown_fields(rt, &ctx.ns, name, &applied)?;
+            ctx.check.source = Source::Apply;
             let mut st = shared.state();
             let live = st.get(rt, &ctx.ns, name).ok();
             let now = util::now();
+            // Events are patched in the form of the API the client uses.
+            let live_view = live
+                .as_ref()
+                .filter(|_| events::is_event(&rt.group, &rt.plural))
+                .map(|l| st.present(rt, l));
             let (merged, entries) = apply::apply(
-                live.as_deref(),
+                live_view.as_ref().or(live.as_deref()),
                 applied,
                 &ApplyReq {
                     manager: &ctx.manager,
@@ -572,11 +653,25 @@ fn do_patch(
         "application/merge-patch+json"
         | "application/strategic-merge-patch+json"
         | "application/json-patch+json" => {
-            let p: Value = serde_json::from_slice(body)
+            let (p, dups) = strict::parse(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid patch body: {e}")))?;
+            let prefix = if ctype == "application/json-patch+json" {
+                "json patch "
+            } else {
+                ""
+            };
+            ctx.check.duplicates = decode::duplicates(dups)
+                .into_iter()
+                .map(|d| format!("{prefix}{d}"))
+                .collect();
+            ctx.check.source = Source::Patch;
             let mut st = shared.state();
             let live = st.get(rt, &ctx.ns, name)?;
-            let mut new = (*live).clone();
+            let mut new = if events::is_event(&rt.group, &rt.plural) {
+                st.present(rt, &live)
+            } else {
+                (*live).clone()
+            };
             if ctype == "application/json-patch+json" {
                 patch::json_patch(&mut new, &p)?;
             } else {

@@ -149,6 +149,13 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
+    /// Rewrites every path (a view's field names to the stored form's).
+    pub fn rename_paths(&mut self, f: impl Fn(&str) -> String) {
+        for (path, _, _) in &mut self.0 {
+            *path = f(path);
+        }
+    }
+
     /// Parses the `fieldSelector` query syntax.
     pub fn parse(sel: &str) -> ApiResult<Self> {
         let mut reqs = Vec::new();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use crate::decode::{self, Directive, FieldCheck, Source};
 use crate::errors::{ApiError, ApiResult};
 use crate::fields::{self, Entry};
 use crate::resources::{Registry, ResKey, ResourceType, crd_resources};
@@ -27,9 +28,24 @@ pub struct Served<'a> {
 }
 
 impl Served<'_> {
+    /// The group a served Event is shown in, if this is one.
+    fn event_view(&self) -> Option<&str> {
+        if self.obj.get("kind").and_then(Value::as_str) != Some("Event") {
+            return None;
+        }
+        match self.api_version {
+            "v1" => Some(""),
+            "events.k8s.io/v1" => Some(crate::events::GROUP),
+            _ => None,
+        }
+    }
+
     /// An owned copy as served.
     pub fn to_value(&self) -> Value {
-        let mut v = self.obj.clone();
+        let mut v = match self.event_view() {
+            Some(group) => crate::events::present(self.obj, group),
+            None => self.obj.clone(),
+        };
         if let Some(m) = v.as_object_mut() {
             m.insert("apiVersion".into(), json!(self.api_version));
         }
@@ -40,6 +56,9 @@ impl Served<'_> {
 impl serde::Serialize for Served<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        if self.event_view().is_some() {
+            return self.to_value().serialize(s);
+        }
         let Some(fields) = self.obj.as_object() else {
             return self.obj.serialize(s);
         };
@@ -206,6 +225,8 @@ pub struct WriteCtx {
     pub dry_run: bool,
     /// Write to the `status` subresource.
     pub status: bool,
+    /// `fieldValidation` and what decoding found.
+    pub check: FieldCheck,
 }
 
 /// How managedFields are produced for a write.
@@ -332,6 +353,7 @@ impl State {
                     manager: "kube-apiserver".into(),
                     dry_run: false,
                     status: false,
+                    check: FieldCheck::default(),
                 };
                 // Cannot fail: fixed, valid input.
                 let _ = s.create(&ctx, json!({"metadata": {"name": ns}}));
@@ -556,6 +578,22 @@ impl State {
         if !new.is_object() {
             return Err(ApiError::bad_request("the body must be a JSON object"));
         }
+        // Decoding drops unknown fields; `fieldValidation` says whether that is an error.
+        let before = (ctx.check.directive == Directive::Strict
+            && ctx.check.source == Source::Patch)
+            .then(|| new.to_string());
+        let unknown = decode::prune_unknown(rt, &mut new);
+        if ctx.check.source != Source::Apply {
+            ctx.check
+                .settle(rt, &unknown, || before.unwrap_or_default())?;
+        }
+        // Events are stored in their core form, whichever API wrote them.
+        if crate::events::is_event(&rt.group, &rt.plural) {
+            if rt.group == crate::events::GROUP {
+                new = crate::events::to_core(new);
+            }
+            crate::events::strip_placeholders(&mut new);
+        }
         // Status subresource semantics.
         if ctx.status {
             let Some(o) = &old else {
@@ -631,6 +669,11 @@ impl State {
             }
         }
         check_metadata_types(rt, &new)?;
+        // Structural defaulting (a missing `status` is defaulted after create dropped it, as
+        // the real server's read from storage does).
+        if let Some(schema) = &rt.structural {
+            schema.default(&mut new);
+        }
         // Per-resource rules.
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "secrets") if !ctx.status => {
@@ -709,11 +752,43 @@ impl State {
             if let Some(t) = types.first() {
                 self.registry.remove_custom(&t.key());
             }
+            let storage = storage_version(&stored);
+            let storage_type = types
+                .iter()
+                .find(|t| Some(t.version.as_str()) == storage.as_deref())
+                .cloned();
             for t in types {
                 self.registry.insert(t);
             }
+            if let Some(t) = storage_type {
+                self.reread(&t);
+            }
         }
         Ok(stored)
+    }
+
+    /// After a CRD changed: the stored objects as a read from storage now presents them
+    /// (pruned and defaulted by the storage version's schema). Like the real server's read
+    /// path this changes no resourceVersion and sends no watch event.
+    fn reread(&mut self, rt: &ResourceType) {
+        let Some(schema) = rt.structural.clone() else {
+            return;
+        };
+        let Some(bucket) = self.objects.get_mut(&rt.key()) else {
+            return;
+        };
+        for obj in bucket.values_mut() {
+            let mut v = (**obj).clone();
+            if let Some(meta) = v.get_mut("metadata") {
+                crate::openapi::object_meta_schema().prune(meta, "metadata");
+            }
+            schema.prune_resource(&mut v);
+            schema.prune_nulls(&mut v);
+            schema.default(&mut v);
+            if v != **obj {
+                *obj = Arc::new(v);
+            }
+        }
     }
 
     /// The object as served at the requested version.
@@ -1122,6 +1197,17 @@ fn check_rv_precondition(rt: &ResourceType, name: &str, new: &Value, old: &Value
         return Err(ApiError::conflict(&rt.group, &rt.plural, name));
     }
     Ok(())
+}
+
+/// The name of a CRD's storage version.
+fn storage_version(crd: &Value) -> Option<String> {
+    crd.pointer("/spec/versions")?
+        .as_array()?
+        .iter()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Validates a CRD and fills in the status the real CRD controllers would set.

@@ -59,18 +59,69 @@ pub fn age_seconds(ts: &str) -> Option<i64> {
     Some((OffsetDateTime::now_utc() - t).whole_seconds())
 }
 
-/// kubectl-style short age (`5s`, `3m`, `2h`, `4d`).
-pub fn short_age(secs: i64) -> String {
-    let s = secs.max(0);
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 7200 {
-        format!("{}m", s / 60)
-    } else if s < 172_800 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}d", s / 86400)
+/// Elapsed time as the real server prints it in tables (`duration.HumanDuration`): `45s`,
+/// `3m20s`, `25m`, `5h10m`, `36h`, `3d4h`, `40d`, `2y30d`, `9y`.
+pub fn human_duration(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".into();
     }
+    if secs < 0 {
+        return "0s".into();
+    }
+    if secs < 120 {
+        return format!("{secs}s");
+    }
+    let minutes = secs / 60;
+    if minutes < 10 {
+        let s = secs % 60;
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
+    }
+    if minutes < 180 {
+        return format!("{minutes}m");
+    }
+    let hours = secs / 3600;
+    if hours < 8 {
+        let m = minutes % 60;
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        let h = hours % 24;
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        let dy = (hours / 24) % 365;
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+/// The age cell of a timestamp: its [`human_duration`], `<unknown>` when absent or invalid.
+pub fn age(ts: Option<&str>) -> String {
+    ts.and_then(age_seconds)
+        .map(human_duration)
+        .unwrap_or_else(|| "<unknown>".into())
 }
 
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -121,5 +172,14 @@ mod tests {
         assert_eq!(random_suffix(5).len(), 5);
         assert!(now().ends_with('Z'));
         assert!(age_seconds(&now()).is_some_and(|s| s.abs() < 5));
+        let h = |s| human_duration(s);
+        assert_eq!(
+            [h(-5), h(-1), h(45), h(200), h(300), h(1500), h(18_600), h(129_600)],
+            ["<invalid>", "0s", "45s", "3m20s", "5m", "25m", "5h10m", "36h"]
+        );
+        assert_eq!(
+            [h(273_600), h(3_456_000), h(65_664_000), h(300_000_000)],
+            ["3d4h", "40d", "2y30d", "9y"]
+        );
     }
 }

@@ -63,7 +63,7 @@ pub use output::{
 pub use seal::{SealOptions, merge_into, seal_raw, seal_secret};
 pub use sealed_secret::{
     API_VERSION, Condition, GROUP, KIND, SealedSecret, SealedSecretSpec, SealedSecretStatus,
-    SecretTemplateSpec, VERSION, crd, crd_yaml,
+    SecretTemplateSpec, UNOBSERVED_GENERATION, VERSION, crd, crd_yaml,
 };
 pub use stream::{
     Document, MAX_INPUT_BYTES, parse_documents, parse_stream, sealed_secret_from_value,

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSON,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::CustomResource;
 use kube::core::CustomResourceExt;
@@ -19,6 +21,9 @@ pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "bitnami.com/v1alpha1";
 /// Kind of the resource.
 pub const KIND: &str = "SealedSecret";
+/// The `status.observedGeneration` the API server presents on a SealedSecret whose status no
+/// controller has written yet (the CRD's default for an absent `status`, see [`crd`]).
+pub const UNOBSERVED_GENERATION: i64 = -1;
 
 // Printer columns: `Status` and `Synced` come from the `Synced` condition. Upstream reads
 // `conditions[0]`, which is `Synced` there; sealant also writes `Ready`, `Reconciling` and
@@ -124,11 +129,44 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
+impl SealedSecret {
+    /// Whether a controller has written this object's status: false when `status` is absent or
+    /// is only the CRD's default (`{observedGeneration: -1}`, no conditions).
+    pub fn status_written(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            !s.conditions.is_empty()
+                || s.observed_generation
+                    .is_some_and(|g| g != UNOBSERVED_GENERATION)
+        })
+    }
+}
+
 /// The CustomResourceDefinition `sealedsecrets.bitnami.com`, generated from the Rust type.
+///
+/// Beyond the type, its schema defaults an absent `status` to
+/// `{observedGeneration: -1}` ([`UNOBSERVED_GENERATION`]): the API server applies the default
+/// when it reads the object, so a SealedSecret that no controller has reconciled yet reads as
+/// in progress to kstatus (Flux's health checks compare `status.observedGeneration` with
+/// `metadata.generation`) instead of current. The default sits on `status` itself, not on
+/// `observedGeneration`, so a status a controller wrote is never changed by it; Flux's own CRDs
+/// use the same default.
 pub fn crd() -> CustomResourceDefinition {
     let mut crd = SealedSecret::crd();
     // Upstream's CRD names its list kind; kube's derive leaves it to the API server.
     crd.spec.names.list_kind = Some(format!("{KIND}List"));
+    for version in &mut crd.spec.versions {
+        if let Some(status) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"))
+        {
+            status.default = Some(JSON(serde_json::json!({
+                "observedGeneration": UNOBSERVED_GENERATION
+            })));
+        }
+    }
     crd
 }
 
