@@ -200,14 +200,21 @@ mod tests {
 
     #[test]
     fn directives_and_headers() {
-        assert_eq!(Directive::parse(None, "CreateOptions").unwrap(), Directive::Warn);
+        assert_eq!(
+            Directive::parse(None, "CreateOptions").unwrap(),
+            Directive::Warn
+        );
         assert_eq!(
             Directive::parse(Some("Strict"), "CreateOptions").unwrap(),
             Directive::Strict
         );
         let e = Directive::parse(Some("strict"), "PatchOptions").unwrap_err();
         assert_eq!(e.code, 422);
-        assert!(e.message.contains("Unsupported value: \"strict\""), "{}", e.message);
+        assert!(
+            e.message.contains("Unsupported value: \"strict\""),
+            "{}",
+            e.message
+        );
         assert_eq!(
             warning_header("unknown field \"spec.x\" é"),
             "299 - \"unknown field \\\"spec.x\\\" \\u00e9\""

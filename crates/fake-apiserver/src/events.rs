@@ -138,7 +138,14 @@ mod tests {
         assert_eq!(core["source"], json!({}));
         assert_eq!(core["reportingInstance"], "sealant-0");
         let ev = present(&stored, GROUP);
-        for k in ["regarding", "note", "reportingController", "eventTime", "action", "deprecatedCount"] {
+        for k in [
+            "regarding",
+            "note",
+            "reportingController",
+            "eventTime",
+            "action",
+            "deprecatedCount",
+        ] {
             assert_eq!(ev[k], written[k], "{k}");
         }
         assert_eq!(ev["deprecatedSource"], json!({}));

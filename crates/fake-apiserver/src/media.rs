@@ -30,7 +30,11 @@ fn accepted_types(protobuf: bool) -> String {
 }
 
 fn media_type(v: &str) -> String {
-    v.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    v.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// The body format of a create or update of `rt`.

@@ -47,7 +47,9 @@ fn generator(v2: bool) -> SchemaGenerator {
 /// `(group, version, kind, definition name)` of the built-in kinds, generated into `g`.
 fn generate(g: &mut SchemaGenerator) -> Vec<(&'static str, &'static str, &'static str, String)> {
     use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret, Service, ServiceAccount};
+    use k8s_openapi::api::core::v1::{
+        ConfigMap, Event, Namespace, Secret, Service, ServiceAccount,
+    };
     use k8s_openapi::api::events::v1::Event as EventsEvent;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -199,7 +201,13 @@ fn crd_definition_name(group: &str, version: &str, kind: &str) -> String {
 fn to_v2(s: &mut Value) {
     match s {
         Value::Object(m) => {
-            for k in ["nullable", "x-kubernetes-validations", "oneOf", "anyOf", "not"] {
+            for k in [
+                "nullable",
+                "x-kubernetes-validations",
+                "oneOf",
+                "anyOf",
+                "not",
+            ] {
                 m.remove(k);
             }
             for v in m.values_mut() {
@@ -216,8 +224,8 @@ fn crd_definitions(rt: &ResourceType, v2: bool) -> Vec<(String, Value)> {
     let name = crd_definition_name(&rt.group, &rt.version, &rt.kind);
     let gvk = gvk_ext(&rt.group, &rt.version, &rt.kind);
     let raw = rt.schema.as_deref();
-    let preserve_root = raw.and_then(|s| s.get("x-kubernetes-preserve-unknown-fields"))
-        == Some(&Value::Bool(true));
+    let preserve_root =
+        raw.and_then(|s| s.get("x-kubernetes-preserve-unknown-fields")) == Some(&Value::Bool(true));
     let mut s = match raw {
         Some(s) if !(v2 && preserve_root) => {
             let mut s = s.clone();
@@ -239,7 +247,11 @@ fn crd_definitions(rt: &ResourceType, v2: bool) -> Vec<(String, Value)> {
                 );
                 props.insert(
                     "metadata".into(),
-                    described_ref(&format!("{META}.ObjectMeta"), "Standard object's metadata.", v2),
+                    described_ref(
+                        &format!("{META}.ObjectMeta"),
+                        "Standard object's metadata.",
+                        v2,
+                    ),
                 );
             }
             s
@@ -459,7 +471,10 @@ fn resource_paths(rt: &ResourceType, v2: bool, paths: &mut BTreeMap<String, Valu
     }
     paths.insert(base.clone(), collection);
     let mut item_common = common.clone();
-    item_common.insert(0, path_param("name", &format!("name of the {}", rt.kind), v2));
+    item_common.insert(
+        0,
+        path_param("name", &format!("name of the {}", rt.kind), v2),
+    );
     let mut item = json!({
         "get": operation(rt, "get", op_id("read", rt, n, ""), None, &def, vec![], v2),
         "put": operation(rt, "put", op_id("replace", rt, n, ""), Some((&def, json_types.clone())), &def, write_params(v2, false), v2),
@@ -612,7 +627,8 @@ mod tests {
         );
         assert!(b.v3.contains_key("io.k8s.api.events.v1.EventList"));
         let s = builtin_schema("", "Secret").unwrap();
-        let mut o = json!({"data": {"a": "eA=="}, "spec": {}, "metadata": {"name": "x", "nope": 1}});
+        let mut o =
+            json!({"data": {"a": "eA=="}, "spec": {}, "metadata": {"name": "x", "nope": 1}});
         assert_eq!(s.prune(&mut o, ""), ["metadata.nope", "spec"]);
     }
 

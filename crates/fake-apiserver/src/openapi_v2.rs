@@ -22,7 +22,10 @@ const PROTO_TYPES: [&str; 2] = [
 
 /// Answers with the document in the first acceptable form: protobuf or JSON.
 pub fn respond(doc: &Value, accept: &str) -> ApiResult<Response> {
-    for want in accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()) {
+    for want in accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+    {
         if PROTO_TYPES.contains(&want) {
             // Go's mime parser refuses the `@` form, so the answer always names the dotted one.
             return Ok((
@@ -130,7 +133,12 @@ pub fn encode(doc: &Value) -> Vec<u8> {
         d.msg(2, i);
     }
     let mut paths = Msg::default();
-    for (name, item) in doc.get("paths").and_then(Value::as_object).into_iter().flatten() {
+    for (name, item) in doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let mut named = Msg::default();
         named.bytes(1, name.as_bytes());
         named.msg(2, path_item(item));
@@ -155,12 +163,23 @@ pub fn encode(doc: &Value) -> Vec<u8> {
 
 fn path_item(item: &Value) -> Msg {
     let mut p = Msg::default();
-    for (field, verb) in [(2, "get"), (3, "put"), (4, "post"), (5, "delete"), (8, "patch")] {
+    for (field, verb) in [
+        (2, "get"),
+        (3, "put"),
+        (4, "post"),
+        (5, "delete"),
+        (8, "patch"),
+    ] {
         if let Some(op) = item.get(verb) {
             p.msg(field, operation(op));
         }
     }
-    for param in item.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for param in item
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         p.msg(9, parameter(param));
     }
     if let Some(m) = item.as_object() {
@@ -176,11 +195,21 @@ fn operation(op: &Value) -> Msg {
     o.string(5, op.get("operationId"));
     o.strings(6, op.get("produces"));
     o.strings(7, op.get("consumes"));
-    for param in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for param in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         o.msg(8, parameter(param));
     }
     let mut responses = Msg::default();
-    for (code, r) in op.get("responses").and_then(Value::as_object).into_iter().flatten() {
+    for (code, r) in op
+        .get("responses")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let mut resp = Msg::default();
         resp.string(1, r.get("description"));
         if let Some(s) = r.get("schema") {
@@ -220,7 +249,11 @@ fn parameter(p: &Value) -> Msg {
         }
         place => {
             // Query and path sub-schemas differ from field 5 on (query has allowEmptyValue).
-            let (sub, shift) = if place == Some("path") { (4, 0) } else { (3, 1) };
+            let (sub, shift) = if place == Some("path") {
+                (4, 0)
+            } else {
+                (3, 1)
+            };
             let mut s = Msg::default();
             s.boolean(1, p.get("required"));
             s.string(2, p.get("in"));
@@ -260,7 +293,12 @@ fn schema(s: &Value) -> Msg {
     m.int(15, o.get("minItems"));
     m.boolean(16, o.get("uniqueItems"));
     m.strings(19, o.get("required"));
-    for e in o.get("enum").and_then(Value::as_array).into_iter().flatten() {
+    for e in o
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         m.any(20, e);
     }
     match o.get("additionalProperties") {
@@ -305,7 +343,12 @@ fn schema(s: &Value) -> Msg {
         }
         _ => {}
     }
-    for a in o.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+    for a in o
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         m.msg(24, schema(a));
     }
     if let Some(props) = o.get("properties").and_then(Value::as_object) {

@@ -11,14 +11,14 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::apply::{self, ApplyReq};
+use crate::decode::{self, Directive, FieldCheck, Source};
 use crate::errors::{ApiError, ApiResult, json_response};
 use crate::hooks::{Delay, Fault, Verb};
+use crate::media::{self, Body, Out};
 use crate::patch;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector, Selector};
 use crate::store::{DeleteOpts, Mode, Obj, Served, WriteCtx};
-use crate::decode::{self, Directive, FieldCheck, Source};
-use crate::media::{self, Body, Out};
 use crate::{Shared, events, openapi, openapi_v2, protobuf, secrets, strict, table, util, watch};
 
 const MAX_BODY: usize = 32 * 1024 * 1024;

@@ -104,10 +104,7 @@ impl Compiler<'_> {
             && node.properties.is_empty()
             && node.additional.is_none()
             && node.items.is_none()
-            && matches!(
-                s.get("type").and_then(Value::as_str),
-                None | Some("object")
-            )
+            && matches!(s.get("type").and_then(Value::as_str), None | Some("object"))
         {
             node.preserve_unknown = true;
         }
@@ -423,7 +420,10 @@ mod tests {
         assert_eq!(s.prune_resource(&mut o), ["empty.a"]);
         assert_eq!(o, json!({"empty": {}, "map": {"b": "c"}}));
         // Built-in (Go) schemas read the same shape as free-form JSON.
-        let b = Schema::builtin(&json!({"type": "object", "properties": {"raw": {"type": "object"}}}), &Map::new());
+        let b = Schema::builtin(
+            &json!({"type": "object", "properties": {"raw": {"type": "object"}}}),
+            &Map::new(),
+        );
         let mut o = json!({"raw": {"a": 1}, "nope": 1});
         assert_eq!(b.prune(&mut o, ""), ["nope"]);
         assert_eq!(o, json!({"raw": {"a": 1}}));
@@ -472,10 +472,16 @@ mod tests {
         }));
         let mut o = json!({"metadata": {"name": "x"}});
         s.default(&mut o);
-        assert_eq!(o["status"], json!({"observedGeneration": -1, "phase": "New"}));
+        assert_eq!(
+            o["status"],
+            json!({"observedGeneration": -1, "phase": "New"})
+        );
         let mut o = json!({"status": {"observedGeneration": 3}});
         s.default(&mut o);
-        assert_eq!(o["status"], json!({"observedGeneration": 3, "phase": "New"}));
+        assert_eq!(
+            o["status"],
+            json!({"observedGeneration": 3, "phase": "New"})
+        );
     }
 
     #[test]
@@ -486,11 +492,17 @@ mod tests {
                 "type": {"type": "string"},
             }},
         });
-        let s = Schema::builtin(&json!({"$ref": "#/definitions/Props"}), defs.as_object().unwrap());
+        let s = Schema::builtin(
+            &json!({"$ref": "#/definitions/Props"}),
+            defs.as_object().unwrap(),
+        );
         let mut o = json!({"properties": {"a": {"type": "string", "bogus": 1, "properties": {"b": {"x": 1}}}}});
         assert_eq!(
             s.prune(&mut o, "spec"),
-            ["spec.properties.a.bogus", "spec.properties.a.properties.b.x"]
+            [
+                "spec.properties.a.bogus",
+                "spec.properties.a.properties.b.x"
+            ]
         );
     }
 }

@@ -715,6 +715,16 @@ impl State {
             ),
             Mode::Preset(e) => e,
         };
+        // A main-resource write owns no status field (the status a create is defaulted to is
+        // the server's, not the writer's).
+        let mut entries = entries;
+        if rt.status && !ctx.status {
+            for e in entries.iter_mut().filter(|e| e.subresource.is_none()) {
+                e.fields
+                    .retain(|p| p.first().map(String::as_str) != Some("f:status"));
+            }
+            entries.retain(|e| !e.fields.is_empty());
+        }
         fields::write_entries(&mut new, &entries);
         // No-op writes change nothing.
         if let Some(o) = &old

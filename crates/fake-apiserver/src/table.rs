@@ -35,7 +35,8 @@ fn col(name: &str, ty: &str, format: &str, desc: &str, priority: i64) -> Value {
 }
 
 const NAME_DESC: &str = "Name must be unique within a namespace.";
-const AGE_DESC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created.";
+const AGE_DESC: &str =
+    "CreationTimestamp is a timestamp representing the server time when this object was created.";
 
 /// Column definitions: the built-in printers' for the built-in kinds, a CRD's
 /// `additionalPrinterColumns` (or `Age` when it has none) for custom resources.
@@ -69,7 +70,12 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
         return cols;
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "secrets") => vec![name, c("Type", "The type of secret"), c("Data", "The number of data items"), age],
+        ("", "secrets") => vec![
+            name,
+            c("Type", "The type of secret"),
+            c("Data", "The number of data items"),
+            age,
+        ],
         ("", "namespaces") => vec![name, c("Status", "The status of the namespace"), age],
         ("", "configmaps") => vec![name, c("Data", "The number of data items"), age],
         ("", "serviceaccounts") => vec![name, c("Secrets", "The number of secrets"), age],
@@ -82,7 +88,9 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             age,
             wide("Selector", "The selector of the service"),
         ],
-        ("coordination.k8s.io", "leases") => vec![name, c("Holder", "The holder of the lease"), age],
+        ("coordination.k8s.io", "leases") => {
+            vec![name, c("Holder", "The holder of the lease"), age]
+        }
         (_, "events") => vec![
             c("Last Seen", "When the event was last seen"),
             c("Type", "Type of this event (Normal, Warning)"),
@@ -90,7 +98,10 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             c("Object", "The object this event is about"),
             wide("Subobject", "The field of the object"),
             wide("Source", "The component reporting this event"),
-            c("Message", "A human-readable description of the status of this operation"),
+            c(
+                "Message",
+                "A human-readable description of the status of this operation",
+            ),
             wide("First Seen", "When the event was first seen"),
             wide("Count", "The number of times this event has occurred"),
             col("Name", "string", "name", NAME_DESC, 1),
@@ -103,7 +114,9 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
 /// A CRD version's printer columns, or the `Age` column the server adds when it has none.
 fn printer_columns(rt: &ResourceType) -> Vec<Value> {
     if rt.columns.is_empty() {
-        return vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})];
+        return vec![
+            json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
+        ];
     }
     rt.columns.to_vec()
 }
@@ -159,7 +172,11 @@ fn service_cells(obj: &Value) -> Vec<Value> {
     let list = |ptr: &str| -> Vec<String> {
         obj.pointer(ptr)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut external = list("/spec/externalIPs");
@@ -173,13 +190,21 @@ fn service_cells(obj: &Value) -> Vec<Value> {
                     a.iter()
                         .map(|i| {
                             let ip = s(i, "/ip");
-                            if ip.is_empty() { s(i, "/hostname").to_string() } else { ip.to_string() }
+                            if ip.is_empty() {
+                                s(i, "/hostname").to_string()
+                            } else {
+                                ip.to_string()
+                            }
                         })
                         .collect()
                 })
                 .unwrap_or_default();
             external.extend(ingress);
-            if external.is_empty() { "<pending>".into() } else { external.join(",") }
+            if external.is_empty() {
+                "<pending>".into()
+            } else {
+                external.join(",")
+            }
         }
         _ => or_none(external.join(",")),
     };
@@ -194,7 +219,11 @@ fn service_cells(obj: &Value) -> Vec<Value> {
                         "" => "TCP",
                         x => x,
                     };
-                    match p.get("nodePort").and_then(Value::as_i64).filter(|n| *n != 0) {
+                    match p
+                        .get("nodePort")
+                        .and_then(Value::as_i64)
+                        .filter(|n| *n != 0)
+                    {
                         Some(n) => format!("{port}:{n}/{proto}"),
                         None => format!("{port}/{proto}"),
                     }
@@ -205,15 +234,26 @@ fn service_cells(obj: &Value) -> Vec<Value> {
     let selector: Vec<String> = obj
         .pointer("/spec/selector")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     let cluster_ip = s(obj, "/spec/clusterIP");
     vec![
         json!(ty),
-        json!(if cluster_ip.is_empty() { "<none>" } else { cluster_ip }),
+        json!(if cluster_ip.is_empty() {
+            "<none>"
+        } else {
+            cluster_ip
+        }),
         json!(external),
         json!(or_none(ports.join(","))),
-        json!(util::age(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str))),
+        json!(util::age(
+            obj.pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+        )),
         json!(or_none(selector.join(","))),
     ]
 }
@@ -221,7 +261,13 @@ fn service_cells(obj: &Value) -> Vec<Value> {
 /// The cells of an event, as the real event printer computes them (core field names).
 fn event_cells(obj: &Value, api_group: &str) -> Vec<Value> {
     // Served events.k8s.io objects name some fields differently.
-    let f = |core: &str, ev: &str| if api_group.is_empty() { core.to_string() } else { ev.to_string() };
+    let f = |core: &str, ev: &str| {
+        if api_group.is_empty() {
+            core.to_string()
+        } else {
+            ev.to_string()
+        }
+    };
     let ts = |p: &str| obj.pointer(p).and_then(Value::as_str);
     let first = ts(&f("/firstTimestamp", "/deprecatedFirstTimestamp")).or_else(|| ts("/eventTime"));
     let first_s = util::age(first);
@@ -242,16 +288,30 @@ fn event_cells(obj: &Value, api_group: &str) -> Vec<Value> {
     let involved = f("/involvedObject", "/regarding");
     let kind = s(obj, &format!("{involved}/kind")).to_ascii_lowercase();
     let name = s(obj, &format!("{involved}/name"));
-    let target = if name.is_empty() { kind } else { format!("{kind}/{name}") };
-    let component = [s(obj, &f("/source/component", "/deprecatedSource/component")), s(obj, &f("/reportingComponent", "/reportingController"))]
-        .into_iter()
-        .find(|x| !x.is_empty())
-        .unwrap_or("");
-    let instance = [s(obj, &f("/source/host", "/deprecatedSource/host")), s(obj, "/reportingInstance")]
-        .into_iter()
-        .find(|x| !x.is_empty())
-        .unwrap_or("");
-    let source = if instance.is_empty() { component.to_string() } else { format!("{component}, {instance}") };
+    let target = if name.is_empty() {
+        kind
+    } else {
+        format!("{kind}/{name}")
+    };
+    let component = [
+        s(obj, &f("/source/component", "/deprecatedSource/component")),
+        s(obj, &f("/reportingComponent", "/reportingController")),
+    ]
+    .into_iter()
+    .find(|x| !x.is_empty())
+    .unwrap_or("");
+    let instance = [
+        s(obj, &f("/source/host", "/deprecatedSource/host")),
+        s(obj, "/reportingInstance"),
+    ]
+    .into_iter()
+    .find(|x| !x.is_empty())
+    .unwrap_or("");
+    let source = if instance.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {instance}")
+    };
     vec![
         json!(last_s),
         json!(s(obj, "/type")),
@@ -268,7 +328,9 @@ fn event_cells(obj: &Value, api_group: &str) -> Vec<Value> {
 
 fn row(rt: &ResourceType, obj: &Value, include: &str) -> Value {
     let name = s(obj, "/metadata/name");
-    let created = obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str);
+    let created = obj
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str);
     let age = util::age(created);
     let cells: Vec<Value> = if rt.custom {
         std::iter::once(json!(name))
@@ -281,7 +343,12 @@ fn row(rt: &ResourceType, obj: &Value, include: &str) -> Value {
                     "" => "Opaque",
                     t => t,
                 };
-                vec![json!(name), json!(ty), json!(count(obj, "/data")), json!(age)]
+                vec![
+                    json!(name),
+                    json!(ty),
+                    json!(count(obj, "/data")),
+                    json!(age),
+                ]
             }
             ("", "namespaces") => {
                 let phase = match s(obj, "/status/phase") {
@@ -296,9 +363,15 @@ fn row(rt: &ResourceType, obj: &Value, include: &str) -> Value {
                 json!(age),
             ],
             ("", "serviceaccounts") => vec![json!(name), json!(count(obj, "/secrets")), json!(age)],
-            ("", "services") => std::iter::once(json!(name)).chain(service_cells(obj)).collect(),
+            ("", "services") => std::iter::once(json!(name))
+                .chain(service_cells(obj))
+                .collect(),
             ("coordination.k8s.io", "leases") => {
-                vec![json!(name), json!(s(obj, "/spec/holderIdentity")), json!(age)]
+                vec![
+                    json!(name),
+                    json!(s(obj, "/spec/holderIdentity")),
+                    json!(age),
+                ]
             }
             (g, "events") => event_cells(obj, g),
             ("apiextensions.k8s.io", _) => vec![json!(name), json!(created.unwrap_or(""))],

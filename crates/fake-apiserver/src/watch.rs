@@ -47,10 +47,11 @@ fn render(msg: WatchMsg, opts: &StreamOpts, first: bool) -> (Vec<u8>, bool) {
             false,
         ),
         WatchMsg::Event(t, obj) => {
-            let mut o = (*obj).clone();
-            if let Some(m) = o.as_object_mut() {
-                m.insert("apiVersion".into(), json!(opts.rt.api_version()));
+            let o = Served {
+                obj: &obj,
+                api_version: &opts.rt.api_version(),
             }
+            .to_value();
             let include = opts.table.as_deref().unwrap_or_default();
             let o = table::table(&opts.rt, &[o], include, first, json!({}));
             (line(&json!({"type": t, "object": o})), false)

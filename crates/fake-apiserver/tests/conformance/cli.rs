@@ -147,7 +147,13 @@ impl Cluster {
     }
 
     /// A raw JSON request: `(status, Warning headers, parsed body)`.
-    pub fn json(&self, method: &str, path: &str, ctype: &str, body: &str) -> (u16, Vec<String>, Value) {
+    pub fn json(
+        &self,
+        method: &str,
+        path: &str,
+        ctype: &str,
+        body: &str,
+    ) -> (u16, Vec<String>, Value) {
         let (code, headers, body) = self.http(
             method,
             path,
@@ -159,7 +165,11 @@ impl Cluster {
             .filter(|(k, _)| k == "warning")
             .map(|(_, v)| v.clone())
             .collect();
-        (code, warnings, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        (
+            code,
+            warnings,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
     }
 }
 

@@ -29,12 +29,18 @@ fn events_written_as_events_k8s_io_show_in_kubectl() {
     rt.block_on(async {
         let client = kube::Client::try_from(kube::Config::new(c.url.parse().unwrap())).unwrap();
         let events: Api<Event> = Api::namespaced(client.clone(), "prod");
-        events.create(&PostParams::default(), &recorded()).await.unwrap();
+        events
+            .create(&PostParams::default(), &recorded())
+            .await
+            .unwrap();
         // The core view, typed.
         let core: Api<CoreEvent> = Api::namespaced(client, "prod");
         let e = core.get("db.17f0a").await.unwrap();
         assert_eq!(e.involved_object.name.as_deref(), Some("db"));
-        assert_eq!(e.message.as_deref(), Some("SealedSecret unsealed successfully"));
+        assert_eq!(
+            e.message.as_deref(),
+            Some("SealedSecret unsealed successfully")
+        );
         assert_eq!(e.reporting_component.as_deref(), Some("sealant-controller"));
         assert_eq!(e.reporting_instance.as_deref(), Some("sealant-0"));
         assert_eq!(e.first_timestamp, None);
@@ -56,21 +62,51 @@ fn events_written_as_events_k8s_io_show_in_kubectl() {
         assert!(none.items.is_empty());
     });
     let rows = table(&c.ok(&["get", "events", "-n", "prod"], None));
-    assert_eq!(rows[0], ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
+    assert_eq!(
+        rows[0],
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
     assert_eq!(
         rows[1][1..],
-        ["Normal", "Unsealed", "sealedsecret/db", "SealedSecret unsealed successfully"]
+        [
+            "Normal",
+            "Unsealed",
+            "sealedsecret/db",
+            "SealedSecret unsealed successfully"
+        ]
     );
     let wide = table(&c.ok(&["get", "events", "-n", "prod", "-o", "wide"], None));
     assert_eq!(
         wide[0],
-        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN", "COUNT", "NAME"]
+        [
+            "LAST SEEN",
+            "TYPE",
+            "REASON",
+            "OBJECT",
+            "SUBOBJECT",
+            "SOURCE",
+            "MESSAGE",
+            "FIRST SEEN",
+            "COUNT",
+            "NAME"
+        ]
     );
-    assert!(wide[1].contains(&"sealant-controller, sealant-0".to_string()), "{wide:?}");
+    assert!(
+        wide[1].contains(&"sealant-controller, sealant-0".to_string()),
+        "{wide:?}"
+    );
     let out = c.ok(&["events", "-n", "prod"], None);
     let rows = table(&out);
-    assert_eq!(rows[0], ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], "{out}");
-    assert_eq!(rows[1][1..4], ["Normal", "Unsealed", "SealedSecret/db"], "{out}");
+    assert_eq!(
+        rows[0],
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{out}"
+    );
+    assert_eq!(
+        rows[1][1..4],
+        ["Normal", "Unsealed", "SealedSecret/db"],
+        "{out}"
+    );
     let json = c.get_json(&["events", "-n", "prod"]);
     let item = &json["items"][0];
     assert_eq!(item["apiVersion"], "v1");
@@ -90,7 +126,10 @@ fn core_events_show_in_the_events_k8s_io_view() {
         "reason":"Created","message":"made it","type":"Warning","count":3,
         "firstTimestamp":"2024-01-01T00:00:00Z","lastTimestamp":"2024-01-01T00:05:00Z",
         "source":{"component":"kubelet","host":"node-1"}}"#;
-    assert_eq!(c.ok(&["create", "-f", "-"], Some(core)).trim(), "event/x.1 created");
+    assert_eq!(
+        c.ok(&["create", "-f", "-"], Some(core)).trim(),
+        "event/x.1 created"
+    );
     let ev = c.get_json(&["events.events.k8s.io", "x.1"]);
     assert_eq!(ev["apiVersion"], "events.k8s.io/v1");
     assert_eq!(ev["regarding"]["name"], "x");
@@ -102,5 +141,8 @@ fn core_events_show_in_the_events_k8s_io_view() {
     assert_eq!(rows[1][1..], ["Warning", "Created", "secret/x", "made it"]);
     // One store: deleting through either view deletes the event.
     c.ok(&["delete", "events.events.k8s.io", "x.1"], None);
-    assert!(c.fails(&["get", "event", "x.1"], None).contains("not found"));
+    assert!(
+        c.fails(&["get", "event", "x.1"], None)
+            .contains("not found")
+    );
 }

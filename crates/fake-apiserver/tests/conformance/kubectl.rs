@@ -96,11 +96,7 @@ stringData:
 fn kubectl_create_get_apply_delete() {
     let srv = start();
     let kc = &srv.kubeconfig;
-    let out = ok(kubectl(
-        kc,
-        &["create", "-f", "-"],
-        Some(SECRET),
-    ));
+    let out = ok(kubectl(kc, &["create", "-f", "-"], Some(SECRET)));
     assert_eq!(out.trim(), "secret/demo created");
     let err = kubectl(kc, &["create", "-f", "-"], Some(SECRET));
     assert!(!err.status.success());
@@ -146,11 +142,7 @@ fn kubectl_create_get_apply_delete() {
 
     // Server-side apply changes the value and records kubectl as the manager.
     let applied = SECRET.replace("hunter2", "hunter3");
-    let conflict = kubectl(
-        kc,
-        &["apply", "--server-side", "-f", "-"],
-        Some(&applied),
-    );
+    let conflict = kubectl(kc, &["apply", "--server-side", "-f", "-"], Some(&applied));
     assert!(!conflict.status.success());
     let msg = String::from_utf8_lossy(&conflict.stderr).to_string();
     assert!(msg.contains("conflict with \"kubectl-create\""), "{msg}");
@@ -196,11 +188,7 @@ fn kubectl_watch_and_crd() {
     let srv = start();
     let kc = srv.kubeconfig.clone();
     let crd = serde_json::to_string(&super::crd::sealedsecret_crd()).unwrap();
-    ok(kubectl(
-        &kc,
-        &["create", "-f", "-"],
-        Some(&crd),
-    ));
+    ok(kubectl(&kc, &["create", "-f", "-"], Some(&crd)));
     let ss = r#"{"apiVersion":"bitnami.com/v1alpha1","kind":"SealedSecret","metadata":{"name":"x"},"spec":{"encryptedData":{"k":"AgA="}}}"#;
     ok(kubectl(
         &kc,
@@ -247,11 +235,7 @@ fn kubectl_watch_and_crd() {
         }
     });
     std::thread::sleep(Duration::from_millis(500));
-    ok(kubectl(
-        &kc,
-        &["create", "-f", "-"],
-        Some(SECRET),
-    ));
+    ok(kubectl(&kc, &["create", "-f", "-"], Some(SECRET)));
     let line = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("kubectl get --watch printed the new secret");

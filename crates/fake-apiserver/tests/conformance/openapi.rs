@@ -29,17 +29,31 @@ fn kubectl_apply_and_create_validate_against_the_servers_openapi() {
         c.ok(&["apply", "-f", "-"], Some(&applied)).trim(),
         "sealedsecret.bitnami.com/db configured"
     );
-    // Strict by default: an unknown field fails with the real server's message.
+    // Strict by default: an unknown field fails with the real server's message, for a create
+    // (400) and for the patch `apply` sends for an existing object (422 with the patched object).
     let bad = SEALED_SECRET.replace("\"spec\":{", "\"spec\":{\"bogus\":1,");
-    let err = c.fails(&["apply", "-f", "-"], Some(&bad));
+    let err = c.fails(
+        &["apply", "-f", "-"],
+        Some(&bad.replace("\"db\"", "\"db2\"")),
+    );
     assert!(
         err.contains(
             "SealedSecret in version \"v1alpha1\" cannot be handled as a SealedSecret: strict decoding error: unknown field \"spec.bogus\""
         ),
         "{err}"
     );
+    let err = c.fails(&["apply", "-f", "-"], Some(&bad));
+    assert!(
+        err.contains("error when patching \"STDIN\":  \"\" is invalid: patch: Invalid value: \"{"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("strict decoding error: unknown field \"spec.bogus\"\n"),
+        "{err}"
+    );
     // Built-in kinds too (Go's strict decoding), including unknown metadata fields.
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  colour: red\ndata:\n  a: b\n";
+    let cm =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  colour: red\ndata:\n  a: b\n";
     let err = c.fails(&["create", "-f", "-"], Some(cm));
     assert!(
         err.contains("ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.colour\""),
@@ -64,21 +78,35 @@ fn explain_reads_v3_and_v2_documents() {
     install_crd(&c);
     let out = c.ok(&["explain", "sealedsecret.spec.encryptedData"], None);
     assert!(out.contains("KIND:       SealedSecret"), "{out}");
-    assert!(out.contains("FIELD: encryptedData <map[string]string>"), "{out}");
+    assert!(
+        out.contains("FIELD: encryptedData <map[string]string>"),
+        "{out}"
+    );
     assert!(out.contains("The sealed values"), "{out}");
     let out = c.ok(&["explain", "secret.data"], None);
     assert!(out.contains("FIELD: data <map[string]string>"), "{out}");
     // The protobuf OpenAPI v2 document, decoded by kubectl itself.
     let out = c.ok(
-        &["explain", "configmaps.binaryData", "--output=plaintext-openapiv2"],
+        &[
+            "explain",
+            "configmaps.binaryData",
+            "--output=plaintext-openapiv2",
+        ],
         None,
     );
     assert!(out.contains("binaryData <map[string]string>"), "{out}");
     let out = c.ok(
-        &["explain", "sealedsecrets.spec", "--output=plaintext-openapiv2"],
+        &[
+            "explain",
+            "sealedsecrets.spec",
+            "--output=plaintext-openapiv2",
+        ],
         None,
     );
-    assert!(out.contains("encryptedData\t<map[string]string> -required-"), "{out}");
+    assert!(
+        out.contains("encryptedData\t<map[string]string> -required-"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -91,7 +119,10 @@ fn documents_are_served_as_clients_ask() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(url.starts_with("/openapi/v3/apis/bitnami.com/v1alpha1?hash="), "{url}");
+    assert!(
+        url.starts_with("/openapi/v3/apis/bitnami.com/v1alpha1?hash="),
+        "{url}"
+    );
     assert!(index["paths"]["api/v1"].is_object());
     let (code, _, doc) = c.json("GET", &url, "", "");
     assert_eq!(code, 200);
@@ -100,10 +131,17 @@ fn documents_are_served_as_clients_ask() {
         schema["x-kubernetes-group-version-kind"],
         json!([{"group": "bitnami.com", "kind": "SealedSecret", "version": "v1alpha1"}])
     );
-    assert_eq!(schema["properties"]["status"]["default"], json!({"observedGeneration": -1}));
+    assert_eq!(
+        schema["properties"]["status"]["default"],
+        json!({"observedGeneration": -1})
+    );
     // What kubectl checks before leaving validation to the server.
-    let patch = &doc["paths"]["/apis/bitnami.com/v1alpha1/namespaces/{namespace}/sealedsecrets/{name}"]["patch"];
-    assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "SealedSecret");
+    let patch = &doc["paths"]["/apis/bitnami.com/v1alpha1/namespaces/{namespace}/sealedsecrets/{name}"]
+        ["patch"];
+    assert_eq!(
+        patch["x-kubernetes-group-version-kind"]["kind"],
+        "SealedSecret"
+    );
     assert!(
         patch["parameters"]
             .as_array()
@@ -122,11 +160,18 @@ fn documents_are_served_as_clients_ask() {
     let (code, headers, body) = c.http(
         "GET",
         "/openapi/v2",
-        &[("Accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")],
+        &[(
+            "Accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )],
         b"",
     );
     assert_eq!(code, 200);
-    assert!(headers.iter().any(|(k, v)| k == "content-type" && v.contains("protobuf")));
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.contains("protobuf"))
+    );
     assert_eq!(&body[..5], b"\x0a\x032.0");
     let (code, _, body) = c.http("GET", "/openapi/v2", &[("Accept", "text/html")], b"");
     assert_eq!(code, 406);
@@ -181,8 +226,14 @@ fn field_validation_directives_for_unknown_and_duplicate_fields() {
     );
     assert_eq!(code, 422, "{status}");
     let msg = status["message"].as_str().unwrap();
-    assert!(msg.starts_with(" \"\" is invalid: patch: Invalid value: \"{"), "{msg}");
-    assert!(msg.ends_with("strict decoding error: unknown field \"spec\""), "{msg}");
+    assert!(
+        msg.starts_with(" \"\" is invalid: patch: Invalid value: \"{"),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with("strict decoding error: unknown field \"spec\""),
+        "{msg}"
+    );
     // Server-side apply declares every field: an undeclared one fails whatever the directive.
     let (code, _, status) = c.json(
         "PATCH",

@@ -22,15 +22,41 @@ fn kubectl_typed_create_commands_work() {
     let from_file = format!("--from-file=ca.txt={}", file.display());
     for (args, expect) in [
         (
-            vec!["create", "secret", "generic", "db", "-n", "prod", "--from-literal=password=hunter2", from_file.as_str()],
+            vec![
+                "create",
+                "secret",
+                "generic",
+                "db",
+                "-n",
+                "prod",
+                "--from-literal=password=hunter2",
+                from_file.as_str(),
+            ],
             "secret/db created",
         ),
         (
-            vec!["create", "secret", "docker-registry", "reg", "-n", "prod", "--docker-server=r.example", "--docker-username=u", "--docker-password=p"],
+            vec![
+                "create",
+                "secret",
+                "docker-registry",
+                "reg",
+                "-n",
+                "prod",
+                "--docker-server=r.example",
+                "--docker-username=u",
+                "--docker-password=p",
+            ],
             "secret/reg created",
         ),
         (
-            vec!["create", "configmap", "settings", "-n", "prod", "--from-literal=mode=fast"],
+            vec![
+                "create",
+                "configmap",
+                "settings",
+                "-n",
+                "prod",
+                "--from-literal=mode=fast",
+            ],
             "configmap/settings created",
         ),
         (
@@ -38,7 +64,15 @@ fn kubectl_typed_create_commands_work() {
             "serviceaccount/robot created",
         ),
         (
-            vec!["create", "service", "clusterip", "web", "-n", "prod", "--tcp=80:8080"],
+            vec![
+                "create",
+                "service",
+                "clusterip",
+                "web",
+                "-n",
+                "prod",
+                "--tcp=80:8080",
+            ],
             "service/web created",
         ),
     ] {
@@ -60,17 +94,43 @@ fn kubectl_typed_create_commands_work() {
     assert_eq!(web["spec"]["ports"][0]["targetPort"], 8080);
     assert_eq!(web["spec"]["selector"]["app"], "web");
     let rows = table(&c.ok(&["get", "services", "-n", "prod"], None));
-    assert_eq!(rows[0], ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
-    assert_eq!(rows[1][..5], ["web", "ClusterIP", "<none>", "<none>", "80/TCP"]);
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        rows[1][..5],
+        ["web", "ClusterIP", "<none>", "<none>", "80/TCP"]
+    );
     // `create secret tls` reads PEM files.
     let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&crt, include_str!("../../../../testdata/vectors/cert-2048.pem")).unwrap();
-    std::fs::write(&key, include_str!("../../../../testdata/vectors/key-2048-pkcs8.pem")).unwrap();
+    std::fs::write(
+        &crt,
+        include_str!("../../../../testdata/vectors/cert-2048.pem"),
+    )
+    .unwrap();
+    std::fs::write(
+        &key,
+        include_str!("../../../../testdata/vectors/key-2048-pkcs8.pem"),
+    )
+    .unwrap();
     let cert_arg = format!("--cert={}", crt.display());
     let key_arg = format!("--key={}", key.display());
     assert_eq!(
-        c.ok(&["create", "secret", "tls", "web-tls", "-n", "prod", &cert_arg, &key_arg], None)
-            .trim(),
+        c.ok(
+            &[
+                "create", "secret", "tls", "web-tls", "-n", "prod", &cert_arg, &key_arg
+            ],
+            None
+        )
+        .trim(),
         "secret/web-tls created"
     );
     assert_eq!(
@@ -88,7 +148,10 @@ fn proto_request(c: &Cluster, method: &str, path: &str, body: &[u8]) -> (u16, St
         path,
         &[
             ("Content-Type", "application/vnd.kubernetes.protobuf"),
-            ("Accept", "application/vnd.kubernetes.protobuf, application/json"),
+            (
+                "Accept",
+                "application/vnd.kubernetes.protobuf, application/json",
+            ),
         ],
         body,
     );
@@ -126,7 +189,8 @@ fn protobuf_requests_and_responses_use_the_envelope() {
     };
     let mut body = b"k8s\0".to_vec();
     env.encode(&mut body).unwrap();
-    let (code, ctype, resp) = proto_request(&c, "POST", "/api/v1/namespaces/default/secrets", &body);
+    let (code, ctype, resp) =
+        proto_request(&c, "POST", "/api/v1/namespaces/default/secrets", &body);
     assert_eq!(code, 201);
     assert_eq!(ctype, "application/vnd.kubernetes.protobuf");
     let back = unwrap_envelope(&resp);
@@ -137,7 +201,11 @@ fn protobuf_requests_and_responses_use_the_envelope() {
     assert_eq!(stored.r#type.as_deref(), Some("Opaque"));
     let meta = stored.metadata.unwrap();
     assert!(meta.uid.is_some_and(|u| u.len() == 36));
-    assert!(meta.creation_timestamp.and_then(|t| t.seconds).is_some_and(|s| s > 1_600_000_000));
+    assert!(
+        meta.creation_timestamp
+            .and_then(|t| t.seconds)
+            .is_some_and(|s| s > 1_600_000_000)
+    );
 
     // Lists come back as `<Kind>List`.
     let (code, _, resp) = proto_request(&c, "GET", "/api/v1/namespaces/default/secrets", b"");
@@ -194,6 +262,11 @@ fn protobuf_requests_and_responses_use_the_envelope() {
         "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
     );
     // Garbage after the magic is a 400, not a crash.
-    let (code, _, _) = proto_request(&c, "POST", "/api/v1/namespaces/default/secrets", b"k8s\0\xff\xff\xff");
+    let (code, _, _) = proto_request(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/secrets",
+        b"k8s\0\xff\xff\xff",
+    );
     assert_eq!(code, 400);
 }

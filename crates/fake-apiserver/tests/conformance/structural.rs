@@ -42,12 +42,21 @@ fn pruning_and_defaulting_follow_the_documentation() {
         {"name": "Replicas", "type": "integer", "description": "The number of jobs launched by the CronJob", "jsonPath": ".spec.replicas"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]);
-    c.ok(&["apply", "-f", "-"], Some(&crontab_crd(documented_spec(), columns)));
+    c.ok(
+        &["apply", "-f", "-"],
+        Some(&crontab_crd(documented_spec(), columns)),
+    );
     // Pruning: the documentation creates this with validation off to show the server drop it.
     let with_unknown = "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: my-new-cron-object\nspec:\n  cronSpec: \"* * * * */5\"\n  image: my-awesome-cron-image\n  someRandomField: 42\n";
     let err = c.fails(&["create", "-f", "-"], Some(with_unknown));
-    assert!(err.contains("unknown field \"spec.someRandomField\""), "{err}");
-    c.ok(&["create", "--validate=false", "-f", "-"], Some(with_unknown));
+    assert!(
+        err.contains("unknown field \"spec.someRandomField\""),
+        "{err}"
+    );
+    c.ok(
+        &["create", "--validate=false", "-f", "-"],
+        Some(with_unknown),
+    );
     let got = c.get_json(&["crontab", "my-new-cron-object"]);
     assert_eq!(
         got["spec"],
@@ -105,9 +114,15 @@ fn a_schema_change_shows_on_read_without_a_write() {
     assert_eq!(before["spec"]["legacy"], true);
     // The new schema drops `legacy` and defaults `replicas`: reads show it at once, while the
     // stored object's resourceVersion stays (the real server defaults and prunes on read).
-    c.ok(&["apply", "-f", "-"], Some(&crontab_crd(documented_spec(), json!([]))));
+    c.ok(
+        &["apply", "-f", "-"],
+        Some(&crontab_crd(documented_spec(), json!([]))),
+    );
     let after = c.get_json(&["crontab", "old"]);
-    assert_eq!(after["spec"], json!({"image": "i", "cronSpec": "5 0 * * *", "replicas": 1}));
+    assert_eq!(
+        after["spec"],
+        json!({"image": "i", "cronSpec": "5 0 * * *", "replicas": 1})
+    );
     assert_eq!(
         after["metadata"]["resourceVersion"],
         before["metadata"]["resourceVersion"]
