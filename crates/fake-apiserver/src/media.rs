@@ -60,6 +60,23 @@ pub fn request_body(rt: &ResourceType, headers: &HeaderMap) -> ApiResult<Body> {
     }
 }
 
+/// 415 for a patch type the resource does not take, listing those it does.
+pub fn unsupported_patch(rt: &ResourceType) -> ApiError {
+    let mut types = vec!["application/json-patch+json", "application/merge-patch+json"];
+    if !rt.custom {
+        types.push("application/strategic-merge-patch+json");
+    }
+    types.push("application/apply-patch+yaml");
+    ApiError::new(
+        415,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: {}",
+            types.join(", ")
+        ),
+    )
+}
+
 /// The format of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Out {

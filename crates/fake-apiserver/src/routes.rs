@@ -588,6 +588,10 @@ fn do_patch(
     has_manager: bool,
 ) -> ApiResult<(Obj, bool)> {
     let rt = &ctx.rt;
+    // Custom resources have no strategic merge patch (no Go struct to read patch keys from).
+    if rt.custom && ctype == "application/strategic-merge-patch+json" {
+        return Err(media::unsupported_patch(rt));
+    }
     match ctype {
         "application/apply-patch+yaml"
         | "application/apply-patch+json"
@@ -685,13 +689,7 @@ fn do_patch(
             let v = st.commit_patched(ctx, name, Some(live), new, Mode::Update)?;
             Ok((v, false))
         }
-        other => Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
-            ),
-        )),
+        _ => Err(media::unsupported_patch(rt)),
     }
 }
 

@@ -124,6 +124,10 @@ fn printer_columns(rt: &ResourceType) -> Vec<Value> {
 /// The first JSONPath result of a printer column, as the real table convertor renders it.
 fn custom_cell(p: &Value, obj: &Value) -> Value {
     let path = p.get("jsonPath").and_then(Value::as_str).unwrap_or("");
+    // The real server limits printer column paths too; a huge one is no column.
+    if path.len() > 1024 {
+        return Value::Null;
+    }
     let Ok(query) = serde_json_path::JsonPath::parse(&format!("${path}")) else {
         return Value::Null;
     };

@@ -248,6 +248,19 @@ fn protobuf_requests_and_responses_use_the_envelope() {
         b"",
     );
     assert_eq!(code, 406, "{}", String::from_utf8_lossy(&body));
+    // Nor a strategic merge patch.
+    let (code, _, body) = c.http(
+        "PATCH",
+        "/apis/bitnami.com/v1alpha1/namespaces/default/sealedsecrets/x",
+        &[("Content-Type", "application/strategic-merge-patch+json")],
+        b"{}",
+    );
+    assert_eq!(code, 415);
+    let status: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        status["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    );
     // A body the server cannot read at all.
     let (code, _, body) = c.http(
         "POST",
