@@ -159,12 +159,11 @@ async fn skip_recreate_and_no_status() {
         0
     );
     assert!(
-        ss_api(&client, "app")
+        !ss_api(&client, "app")
             .get("plain")
             .await
             .unwrap()
-            .status
-            .is_none()
+            .status_written()
     );
     // Without the Secret watch a deleted Secret is not re-created (upstream's --skip-recreate).
     secret_api(&client, "app")

@@ -62,7 +62,10 @@ pub fn request_body(rt: &ResourceType, headers: &HeaderMap) -> ApiResult<Body> {
 
 /// 415 for a patch type the resource does not take, listing those it does.
 pub fn unsupported_patch(rt: &ResourceType) -> ApiError {
-    let mut types = vec!["application/json-patch+json", "application/merge-patch+json"];
+    let mut types = vec![
+        "application/json-patch+json",
+        "application/merge-patch+json",
+    ];
     if !rt.custom {
         types.push("application/strategic-merge-patch+json");
     }
