@@ -235,7 +235,13 @@ async fn run(p: Params) {
             format!("cold start N={n}: throughput / raw 1-core rate measured around it"),
             format!("{:.2}x{spread}", ratio(median)),
             naive_cell(&|r| format!("{:.2}x", ratio(r))),
-            ">= 1.6x",
+            // The target is set for N >= 1,000 (a small N spends a larger share in the list
+            // and the last stragglers); a quick run's N=200 is not compared with it.
+            if n >= 1_000 {
+                ">= 1.6x"
+            } else {
+                "n/a (>= 1.6x is for N >= 1,000)"
+            },
         ));
         rows.push(row(
             format!("cold start N={n}: throughput / raw {cpus}-core ceiling measured around it"),
@@ -360,7 +366,11 @@ async fn run(p: Params) {
                 hwm as f64 / 1024.0
             ),
             "",
-            "< 64 MiB",
+            if p.rss_sealed >= 10_000 && p.rss_unrelated >= 50_000 {
+                "< 64 MiB"
+            } else {
+                "n/a (< 64 MiB is for 10,000 + 50,000)"
+            },
         ));
         rows.push(row(
             format!(
@@ -426,6 +436,12 @@ fn print_table(p: &Params, rows: &[Row], total: Duration) {
     println!(
         "naive = --bench-naive --workers 1 (upstream's strategy: serial, trial decryption, decrypt on every start)"
     );
+    if p.quick {
+        println!(
+            "QUICK run: smaller than the sizes the targets are set for; rows whose target says n/a \
+             are neither a pass nor a miss"
+        );
+    }
     let w0 = rows
         .iter()
         .map(|r| r.scenario.len())

@@ -66,10 +66,34 @@ pub struct Running {
     pub leadership: leader::Leadership,
     generate: mpsc::Sender<()>,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The reconcilers and the key manager: stopped before the Lease is released.
+    writers: Vec<JoinHandle<()>>,
+    /// The HTTP API and metrics servers: drained after the Lease is released.
+    servers: Vec<JoinHandle<()>>,
     /// The elector, and the signal that the reconcilers and key manager have stopped (after
     /// which it releases the Lease).
     elector: Option<(JoinHandle<()>, watch::Sender<bool>)>,
+}
+
+/// How long reconciles (and a key write) in flight get to finish at shutdown; what is still
+/// running then is cut, which is safe: each reconcile is idempotent and whoever leads next
+/// redoes it. Short, so the Lease is released promptly.
+const WRITERS_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long releasing the Lease may take.
+const RELEASE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long open HTTP requests get to finish at shutdown.
+const SERVERS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits for `tasks` until `grace` has passed, then aborts the ones still running (and waits
+/// for them to go), so nothing started by this replica outlives its shutdown.
+async fn stop_within(tasks: Vec<JoinHandle<()>>, grace: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    for mut task in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
 }
 
 impl Running {
@@ -78,17 +102,17 @@ impl Running {
         let _ = self.generate.try_send(());
     }
 
-    /// Stops watching, finishes in-flight reconciles and closes the listeners; then, with
-    /// leader election, releases the Lease so another replica takes over at once.
+    /// Stops watching and lets in-flight reconciles finish (cutting what is left after half a
+    /// second); then, with leader election, releases the Lease so another replica takes over at
+    /// once; then drains the HTTP listeners. When it returns, no task of this controller runs.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
-        }
+        stop_within(self.writers, WRITERS_GRACE).await;
         if let Some((task, released)) = self.elector {
             let _ = released.send(true);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+            stop_within(vec![task], RELEASE_WITHIN).await;
         }
+        stop_within(self.servers, SERVERS_GRACE).await;
     }
 }
 
@@ -149,8 +173,9 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
         metrics.clone(),
         leadership.clone(),
     );
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(
+    let mut writers = Vec::new();
+    let mut servers = Vec::new();
+    writers.push(tokio::spawn(
         manager.run(generate_rx, shutdown_future(shutdown_rx.clone())),
     ));
 
@@ -185,7 +210,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
         cfg.max_body_bytes,
     );
     let stop = shutdown_future(shutdown_rx.clone());
-    tasks.push(tokio::spawn(async move {
+    servers.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(api_listener, api)
             .with_graceful_shutdown(stop)
             .await
@@ -196,7 +221,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
     let stop = shutdown_future(shutdown_rx.clone());
     let metrics_app = metrics::router(metrics.clone());
     let metrics_for_run = metrics.clone();
-    tasks.push(tokio::spawn(async move {
+    servers.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(metrics_listener, metrics_app)
             .with_graceful_shutdown(stop)
             .await
@@ -215,11 +240,14 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
     let stop = shutdown_future(shutdown_rx.clone());
     let keys_for_run = keys.clone();
     let lead = leadership.clone();
-    tasks.push(tokio::spawn(async move {
+    writers.push(tokio::spawn(async move {
         loop {
+            // Biased: when shutdown and leadership are both ready, shutdown wins (a fair pick
+            // sometimes started a new term of watching after SIGTERM).
             tokio::select! {
-                _ = async { keys_for_run.wait_loaded().await; lead.wait_leader().await } => {}
+                biased;
                 _ = stop.clone() => return,
+                _ = async { keys_for_run.wait_loaded().await; lead.wait_leader().await } => {}
             }
             // A fresh context per term of leadership: nothing learnt as a follower or in an
             // earlier term (retry counts, the digest index) carries over.
@@ -265,7 +293,8 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
         leadership,
         generate: generate_tx,
         shutdown: shutdown_tx,
-        tasks,
+        writers,
+        servers,
         elector,
     })
 }

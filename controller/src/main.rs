@@ -6,12 +6,15 @@ use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> anyhow::Result<()> {
     let cfg = Config::from_env();
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(sealant_controller::async_threads(cfg.worker_count()))
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?
-        .block_on(run(cfg))
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(run(cfg));
+    // Blocking work still running (an HTTP API decryption) does not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 async fn run(cfg: Config) -> anyhow::Result<()> {

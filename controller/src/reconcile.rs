@@ -904,16 +904,31 @@ pub async fn run(
             .graceful_shutdown_on(shutdown.clone());
         let ctx = ctx.clone();
         let label = scope.clone().unwrap_or_else(|| "all namespaces".to_owned());
+        let store = controller.store();
+        let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tracing::info!(scope = %label, "watching SealedSecrets");
-            controller
+            let run = controller
                 .run(reconcile, error_policy, ctx)
                 .for_each(|res| async move {
                     if let Err(e) = res {
                         tracing::debug!(error = %e, "controller event");
                     }
-                })
-                .await;
+                });
+            // kube-runtime's graceful shutdown stops the watches and lets reconciles in flight
+            // finish, but before the first list is complete it waits for that list, which with
+            // the watches stopped never comes. No reconcile has run then: stop at once.
+            let before_first_list = async {
+                stop.await;
+                if futures_util::FutureExt::now_or_never(store.wait_until_ready()).is_none() {
+                    return;
+                }
+                std::future::pending::<()>().await;
+            };
+            tokio::select! {
+                _ = run => {}
+                _ = before_first_list => {}
+            }
         }));
     }
     let pruner = {

@@ -312,3 +312,46 @@ async fn sigterm_releases_the_lease_for_an_immediate_hand_over() {
     assert_eq!(b.metric("sealant_private_key_operations_total").await, 1.0);
     assert_eq!(key_secrets(&client).await.len(), 1);
 }
+
+/// Shutdown is prompt and final also when it comes while the first list of SealedSecrets is
+/// still arriving (kube-runtime's graceful shutdown then waited for a list that never came, for
+/// the 10 s of the old shutdown timeout, and the watches went on afterwards): the Lease is
+/// released within a second, and nothing of the controller talks to the API server afterwards.
+#[tokio::test]
+async fn shutdown_during_the_first_list_releases_the_lease_within_a_second() {
+    use fake_apiserver::Delay;
+    let (server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "test-key", &key, &cert).await;
+    for i in 0..3 {
+        create(
+            &client,
+            &seal(&cert, "app", &format!("s{i}"), &[("k", "v")], Scope::Strict),
+        )
+        .await;
+    }
+    server.inject_delay(Delay::new(Some(Verb::List), Some("sealedsecrets"), 3000, 1));
+    let ctl = controller(
+        &client,
+        &["--leader-elect", "--leader-elect-lease-name", LEASE],
+    )
+    .await;
+    eventually(10, "leading, with the first list under way", || async {
+        (ctl.leadership.is_leader() && server.count(Verb::List, "sealedsecrets") > 0).then_some(())
+    })
+    .await;
+    assert!(holder(&client).await.is_some());
+
+    let started = Instant::now();
+    ctl.shutdown().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    assert_eq!(holder(&client).await, None, "Lease not released");
+    server.reset_counts();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        server.counts().is_empty(),
+        "requests after shutdown: {:?}",
+        server.counts()
+    );
+}
