@@ -90,13 +90,20 @@ pub struct Config {
     #[arg(long, env = "SEALANT_LABEL_SELECTOR")]
     pub label_selector: Option<String>,
 
-    /// Requests per second per client allowed on /v1/verify and /v1/rotate.
-    #[arg(long, env = "SEALANT_RATE_LIMIT", default_value_t = 2.0)]
+    /// Private-key operations per second per client on /v1/verify and /v1/rotate (0: no
+    /// limit). A request costs one per value it opens (at most every value against every key),
+    /// plus one per started 64 KiB of body.
+    #[arg(long, env = "SEALANT_RATE_LIMIT", default_value_t = 50.0)]
     pub rate_limit: f64,
 
-    /// Burst allowed on /v1/verify and /v1/rotate.
-    #[arg(long, env = "SEALANT_RATE_LIMIT_BURST", default_value_t = 2)]
+    /// Private-key operations a client may save up and spend at once.
+    #[arg(long, env = "SEALANT_RATE_LIMIT_BURST", default_value_t = 500)]
     pub rate_limit_burst: u32,
+
+    /// Comma-separated addresses or CIDR networks of proxies whose `X-Forwarded-For` names the
+    /// client (only the hop the proxy appended); every other peer is itself the client.
+    #[arg(long, env = "SEALANT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client::parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// `k=v,k=v` annotations added to new key Secrets.
     #[arg(long, env = "SEALANT_PRIVATEKEY_ANNOTATIONS", default_value = "", value_parser = parse_pairs)]

@@ -200,35 +200,33 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
         })?;
 
     let api = http::router(
-        http::ApiState {
-            keys: keys.clone(),
-            metrics: metrics.clone(),
-            limiter: Arc::new(http::RateLimiter::new(cfg.rate_limit, cfg.rate_limit_burst)),
-            accept_v1_data: cfg.accept_deprecated_v1_data,
-            request_timeout: cfg.read_timeout.saturating_add(cfg.write_timeout),
-        },
+        http::ApiState::new(
+            keys.clone(),
+            metrics.clone(),
+            http::budget::Budget::new(cfg.rate_limit, cfg.rate_limit_burst),
+            http::client::TrustedProxies::new(cfg.trusted_proxies.clone()),
+            cfg.accept_deprecated_v1_data,
+            cfg.read_timeout.saturating_add(cfg.write_timeout),
+        ),
         cfg.max_body_bytes,
     );
+    let header_timeout = cfg.read_timeout;
     let stop = shutdown_future(shutdown_rx.clone());
-    servers.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(api_listener, api)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP API server failed");
-        }
-    }));
+    servers.push(tokio::spawn(http::serve::serve(
+        api_listener,
+        api,
+        header_timeout,
+        stop,
+    )));
     let stop = shutdown_future(shutdown_rx.clone());
     let metrics_app = metrics::router(metrics.clone());
     let metrics_for_run = metrics.clone();
-    servers.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(metrics_listener, metrics_app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "metrics server failed");
-        }
-    }));
+    servers.push(tokio::spawn(http::serve::serve(
+        metrics_listener,
+        metrics_app,
+        header_timeout,
+        stop,
+    )));
     tracing::info!(%http_addr, %metrics_addr, "listening");
 
     let watch_opts = reconcile::WatchOptions {

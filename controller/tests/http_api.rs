@@ -293,7 +293,7 @@ async fn batch_rotate_answers_a_list_item_by_item() {
 }
 
 #[tokio::test]
-async fn bad_bodies_limits_and_rate_limiting() {
+async fn bad_bodies_and_limits() {
     let (_server, _client, ctl) = setup().await;
     let cases: [(&[u8], u16); 5] = [
         (b"not: [yaml", 400),
@@ -330,37 +330,6 @@ async fn bad_bodies_limits_and_rate_limiting() {
     )
     .await;
     assert_eq!(code, 413);
-
-    // Rate limit: rate 2/s, burst 2 => 3 immediate requests pass, the 4th gets 429 + Retry-After.
-    let mut codes = Vec::new();
-    let mut last_head = String::new();
-    for _ in 0..4 {
-        let (code, head, _) = http(
-            ctl.http_addr,
-            "POST",
-            "/v1/verify",
-            &[("X-Forwarded-For", "10.9.9.9")],
-            b"{}",
-        )
-        .await;
-        codes.push(code);
-        last_head = head;
-    }
-    assert_eq!(codes, vec![400, 400, 400, 429]);
-    assert!(
-        last_head.to_ascii_lowercase().contains("retry-after: 1"),
-        "{last_head}"
-    );
-    // Another client is not affected.
-    let (code, _, _) = http(
-        ctl.http_addr,
-        "POST",
-        "/v1/verify",
-        &[("X-Forwarded-For", "10.9.9.8")],
-        b"{}",
-    )
-    .await;
-    assert_eq!(code, 400);
 }
 
 #[tokio::test]

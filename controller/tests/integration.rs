@@ -6,6 +6,7 @@ mod common;
 
 mod binary;
 mod http_api;
+mod http_limits;
 mod keys;
 mod leader;
 mod options;

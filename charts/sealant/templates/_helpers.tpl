@@ -117,6 +117,7 @@ true
   (list "label-selector" $c.labelSelector)
   (list "rate-limit" $c.rateLimit)
   (list "rate-limit-burst" $c.rateLimitBurst)
+  (list "trusted-proxies" $c.trustedProxies)
   (list "privatekey-annotations" $c.privateKeyAnnotations)
   (list "privatekey-labels" $c.privateKeyLabels)
   (list "update-status" $c.updateStatus)
@@ -143,7 +144,7 @@ true
 {{- end -}}
 {{- range $flags -}}
 {{- $v := index . 1 -}}
-{{- if not (or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq $v "")) (and (kindIs "map" $v) (empty $v))) }}
+{{- if not (or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq $v "")) (and (kindIs "map" $v) (empty $v)) (and (kindIs "slice" $v) (empty $v))) }}
 - {{ printf "--%s=%s" (index . 0) (include "sealant.flagValue" $v) | quote }}
 {{- end -}}
 {{- end -}}

@@ -111,12 +111,12 @@ pub fn batch_json(items: &[Result<SealedSecret, Failure>]) -> Value {
 
 /// Re-seals every value of `ss` with the newest key, for the scope, name and namespace of its
 /// TOP-LEVEL metadata; the template (metadata, type, templates) is kept, with its scope
-/// annotations aligned to the top-level scope.
+/// annotations aligned to the top-level scope. Also returns the private-key operations spent.
 pub fn reseal(
     ss: &SealedSecret,
     keyring: &Keyring,
     opts: &UnsealOptions,
-) -> Result<SealedSecret, Failure> {
+) -> Result<(SealedSecret, usize), Failure> {
     let newest = keyring.newest().ok_or((
         StatusCode::SERVICE_UNAVAILABLE,
         "NoKeys",
@@ -167,7 +167,7 @@ pub fn reseal(
     tmeta.annotations = Some(tann).filter(|a| !a.is_empty());
     new.spec.encrypted_data = encrypted;
     new.spec.data = None;
-    Ok(new)
+    Ok((new, out.rsa_ops))
 }
 
 fn set_scope(annotations: &mut std::collections::BTreeMap<String, String>, scope: Scope) {
