@@ -8,6 +8,7 @@
 //!
 //! Secret values never appear in logs, events, status, metrics or HTTP responses.
 
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod events;

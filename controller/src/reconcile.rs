@@ -39,11 +39,13 @@ use sealant_api::{
 };
 use tokio::sync::broadcast;
 
+use crate::cache::CachedSealedSecret as Cached;
 use crate::keys::{KeyState, Keys, truncate};
 use crate::lean_writes;
 use crate::metrics::{CONDITION_TYPES, Metrics};
 use crate::secret_merge::{
-    ANNOTATION_UNSEALED_FROM, Plan, SecretIndex, may_write, plan, recorded_digest,
+    ANNOTATION_UNSEALED_FROM, LABEL_UNSEALED, Plan, SecretIndex, labelled, may_write, plan,
+    recorded_digest,
 };
 use crate::status::{self, Outcome};
 
@@ -82,11 +84,11 @@ pub struct Context {
     pub recorder: Recorder,
     /// How objects are reconciled.
     pub options: ReconcileOptions,
-    retries: Mutex<HashMap<ObjectRef<SealedSecret>, u32>>,
-    key_failed: Mutex<HashSet<ObjectRef<SealedSecret>>>,
+    retries: Mutex<HashMap<ObjectRef<Cached>, u32>>,
+    key_failed: Mutex<HashSet<ObjectRef<Cached>>>,
     /// The resourceVersion each object had when this replica last wrote its status, until a newer
     /// copy reaches the cache (see [`Context::superseded`]).
-    status_written_over: Mutex<HashMap<ObjectRef<SealedSecret>, String>>,
+    status_written_over: Mutex<HashMap<ObjectRef<Cached>, String>>,
     /// Digests of Secrets sealant wrote, from the Secret watch.
     index: Arc<SecretIndex>,
     /// Whether the Secret watch (and so the index) runs.
@@ -98,7 +100,7 @@ pub struct Context {
     /// The threads that decrypt (`--workers`).
     unseal_pool: crate::unseal_pool::UnsealPool,
     /// Decryptions started while the initial list was still arriving (see [`Context::head_start`]).
-    head_starts: Mutex<HashMap<ObjectRef<SealedSecret>, HeadStart>>,
+    head_starts: Mutex<HashMap<ObjectRef<Cached>, HeadStart>>,
 }
 
 /// A decryption's result and how long it took.
@@ -168,7 +170,7 @@ impl Context {
         self.leadership.as_ref().is_none_or(|l| l.is_leader())
     }
 
-    fn next_delay(&self, obj: &ObjectRef<SealedSecret>) -> Duration {
+    fn next_delay(&self, obj: &ObjectRef<Cached>) -> Duration {
         let mut r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
         let n = r.entry(obj.clone()).or_insert(0);
         *n = n.saturating_add(1);
@@ -177,7 +179,7 @@ impl Context {
         exp.min(self.options.max_retry_delay.max(base))
     }
 
-    fn settled(&self, obj: &ObjectRef<SealedSecret>, key_related: bool) {
+    fn settled(&self, obj: &ObjectRef<Cached>, key_related: bool) {
         self.retries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -195,7 +197,7 @@ impl Context {
     /// created) runs the next reconcile before the watch delivered the status write; acting on the
     /// old copy would write the same status again and fail with a conflict. The newer copy is on
     /// its way and triggers its own reconcile; the caller requeues in case it does not.
-    fn superseded(&self, obj: &ObjectRef<SealedSecret>, rv: Option<&str>) -> bool {
+    fn superseded(&self, obj: &ObjectRef<Cached>, rv: Option<&str>) -> bool {
         let mut w = self
             .status_written_over
             .lock()
@@ -215,9 +217,9 @@ impl Context {
     /// idle for the length of the list). Only for objects that would be decrypted anyway: never
     /// reconciled (no status) and without a Secret in the synced index. The reconcile takes the
     /// result if the spec and keys are still the same, and decrypts afresh otherwise.
-    fn head_start(&self, ss: &SealedSecret, workers: usize) {
+    fn head_start(&self, ss: SealedSecret, cached: &Cached, workers: usize) {
         if self.naive
-            || ss.status_written()
+            || cached.status_written()
             || !self
                 .index_enabled
                 .load(std::sync::atomic::Ordering::Relaxed)
@@ -225,8 +227,8 @@ impl Context {
         {
             return;
         }
-        let namespace = ss.namespace().unwrap_or_default();
-        let name = ss.name_any();
+        let namespace = cached.namespace().unwrap_or_default();
+        let name = cached.name_any();
         if self.index.knows(&namespace, &name) {
             return;
         }
@@ -238,9 +240,9 @@ impl Context {
         let job = self.submit_unseal(ss, keys.clone());
         self.metrics.unseal_head_starts.inc();
         starts.insert(
-            ObjectRef::from_obj(ss),
+            ObjectRef::from_obj(cached),
             HeadStart {
-                digest: digest(ss, self.options.accept_v1_data),
+                digest: cached.digest().to_owned(),
                 keys,
                 job,
                 started: Instant::now(),
@@ -252,7 +254,7 @@ impl Context {
     /// dropped (its result is discarded when it completes).
     fn take_head_start(
         &self,
-        obj: &ObjectRef<SealedSecret>,
+        obj: &ObjectRef<Cached>,
         digest: &str,
         keys: &Arc<KeyState>,
     ) -> Option<crate::unseal_pool::Job<Unsealed>> {
@@ -267,14 +269,14 @@ impl Context {
     /// Queues the decryption of `ss` with `keys` on the decryption threads.
     fn submit_unseal(
         &self,
-        ss: &SealedSecret,
+        ss: SealedSecret,
         keys: Arc<KeyState>,
     ) -> crate::unseal_pool::Job<Unsealed> {
         let opts = UnsealOptions {
             accept_v1_data: self.options.accept_v1_data,
             templates_disabled: self.options.templates_disabled,
         };
-        let mut owned = ss.clone();
+        let mut owned = ss;
         if self.naive
             && let Some(a) = owned.metadata.annotations.as_mut()
         {
@@ -286,7 +288,7 @@ impl Context {
         })
     }
 
-    fn status_written(&self, obj: &ObjectRef<SealedSecret>, over: Option<&str>) {
+    fn status_written(&self, obj: &ObjectRef<Cached>, over: Option<&str>) {
         if let Some(rv) = over {
             self.status_written_over
                 .lock()
@@ -295,7 +297,7 @@ impl Context {
         }
     }
 
-    fn take_key_failed(&self) -> Vec<ObjectRef<SealedSecret>> {
+    fn take_key_failed(&self) -> Vec<ObjectRef<Cached>> {
         self.key_failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -312,6 +314,9 @@ struct Pass {
     event: Option<(EventType, &'static str, String)>,
     /// Failed for a reason a keyring change might fix.
     key_related: bool,
+    /// Failed because of a Secret the Secret watch does not see (not sealant's, so not
+    /// labelled): whether it went or became `managed` is found by reading it again later.
+    poll: bool,
 }
 
 impl Pass {
@@ -326,12 +331,13 @@ impl Pass {
                 )
             }),
             key_related: false,
+            poll: false,
         }
     }
 
     /// A Secret this SealedSecret may not write is in the way.
     fn conflict(name: &str) -> Self {
-        Pass::failed(
+        let mut pass = Pass::failed(
             true,
             "SecretConflict",
             "ErrUpdateFailed",
@@ -340,7 +346,9 @@ impl Pass {
                  it, or annotate it {ANNOTATION_MANAGED}: \"true\" to let the controller take it \
                  over"
             ),
-        )
+        );
+        pass.poll = true;
+        pass
     }
 
     /// The target Secret is immutable and would change.
@@ -373,23 +381,10 @@ impl Pass {
             outcome,
             event: Some((EventType::Warning, event, message)),
             key_related: false,
+            poll: false,
         }
     }
 }
-
-/// Drops what the controller never reads from the cached copy of a SealedSecret: managedFields
-/// and kubectl's last-applied annotation (a second copy of the whole object, ciphertext
-/// included). The cache holds every SealedSecret, so this is most of its size for objects applied
-/// with kubectl or server-side apply. Status writes are unaffected: the API server takes only
-/// `.status` from a `/status` PUT and keeps the stored metadata.
-fn slim_for_cache(ss: &mut SealedSecret) {
-    ss.metadata.managed_fields = None;
-    if let Some(a) = ss.metadata.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-    }
-}
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A digest of everything the Secret is derived from: identity, scope, spec and options.
 pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
@@ -409,7 +404,7 @@ pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
 }
 
 /// Reconciles one SealedSecret.
-pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.metrics.unseal_requests.inc();
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -433,9 +428,9 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     }
 
     let now = Time(Timestamp::now());
-    let old = ss.status.as_ref();
-    let new_status = status::desired(old, ss.metadata.generation, &pass.outcome, &now);
-    let changed = status::needs_write(old, &new_status);
+    let old = ss.status();
+    let new_status = status::desired(old.as_ref(), ss.metadata.generation, &pass.outcome, &now);
+    let changed = status::needs_write(old.as_ref(), &new_status);
     // Before the status write, so a client that sees the new status also sees the gauges.
     set_condition_gauges(&ctx, &ss, &new_status);
     let mut status_ok = true;
@@ -478,8 +473,14 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             if changed {
                 tracing::warn!(sealedsecret = %obj, reason = %reason, "{message}");
             }
-            ctx.settled(&obj, pass.key_related);
-            Action::await_change()
+            if pass.poll {
+                // Nothing will trigger a pass when the Secret in the way goes or is annotated
+                // `managed` (it is outside the Secret watch), so look again, ever less often.
+                Action::requeue(ctx.next_delay(&obj))
+            } else {
+                ctx.settled(&obj, pass.key_related);
+                Action::await_change()
+            }
         }
         (Outcome::Retrying { reason, message }, true) => {
             let delay = ctx.next_delay(&obj);
@@ -490,7 +491,7 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
     Ok(action)
 }
 
-async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: &str) {
+async fn publish(ctx: &Context, ss: &Cached, type_: EventType, reason: &str, note: &str) {
     let ev = KubeEvent {
         type_,
         reason: reason.to_owned(),
@@ -503,11 +504,8 @@ async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &st
     }
 }
 
-fn set_condition_gauges(ctx: &Context, ss: &SealedSecret, st: &SealedSecretStatus) {
-    let instance = ss
-        .labels()
-        .get("app.kubernetes.io/instance")
-        .map_or("", String::as_str);
+fn set_condition_gauges(ctx: &Context, ss: &Cached, st: &SealedSecretStatus) {
+    let instance = ss.instance();
     let values = CONDITION_TYPES.map(|t| {
         st.conditions
             .iter()
@@ -525,8 +523,8 @@ fn set_condition_gauges(ctx: &Context, ss: &SealedSecret, st: &SealedSecretStatu
 
 /// Drops what is kept per SealedSecret (`condition_info` series, status-write versions, head
 /// starts) for objects that no longer exist.
-fn prune_per_object_state(ctx: &Context, stores: &[Store<SealedSecret>]) {
-    let exists = |obj: &ObjectRef<SealedSecret>| stores.iter().any(|s| s.get(obj).is_some());
+fn prune_per_object_state(ctx: &Context, stores: &[Store<Cached>]) {
+    let exists = |obj: &ObjectRef<Cached>| stores.iter().any(|s| s.get(obj).is_some());
     ctx.metrics
         .condition_info
         .retain(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
@@ -555,23 +553,16 @@ fn transient(e: &kube::Error) -> bool {
     }
 }
 
-async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
+async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
     let uid = ss.metadata.uid.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let digest = digest(ss, ctx.options.accept_v1_data);
+    let digest = ss.digest();
 
     // Templates switched off: refused before any request or decryption, also when a Secret
     // rendered earlier (with templates on) is still there.
-    if ctx.options.templates_disabled
-        && ss
-            .spec
-            .template
-            .data
-            .as_ref()
-            .is_some_and(|t| !t.is_empty())
-    {
+    if ctx.options.templates_disabled && ss.templated() {
         let cause = sealant_api::FailureCause::TemplatesDisabled;
         return Ok(Pass::failed(
             true,
@@ -586,7 +577,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = tokio::time::timeout(Duration::from_secs(10), ctx.index.wait_synced()).await;
     }
-    if !ctx.naive && ctx.index.in_sync(&namespace, &name, &digest, &uid) {
+    if !ctx.naive && ctx.index.in_sync(&namespace, &name, digest, &uid) {
         return Ok(Pass::ready(false));
     }
     // A SealedSecret nobody has reconciled yet, whose name the synced index does not know,
@@ -600,16 +591,16 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     let existing = if assume_absent {
         None
     } else {
-        match read_existing(&secrets, ss, &digest, ctx).await {
+        match read_existing(&secrets, ss, digest, ctx).await {
             Ok(existing) => existing,
             Err(pass) => return Ok(*pass),
         }
     };
 
     let keys = ctx.keys.current();
-    let job = match ctx.take_head_start(&ObjectRef::from_obj(ss), &digest, &keys) {
+    let job = match ctx.take_head_start(&ObjectRef::from_obj(ss), digest, &keys) {
         Some(job) => job,
-        None => ctx.submit_unseal(ss, keys),
+        None => ctx.submit_unseal(ss.to_sealed_secret(), keys),
     };
     let (result, took) = job.await.map_err(|e| Error::Internal(e.to_string()))?;
     ctx.metrics.unseal_duration.observe(took.as_secs_f64());
@@ -633,7 +624,12 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
         .metadata
         .annotations
         .get_or_insert_with(Default::default)
-        .insert(ANNOTATION_UNSEALED_FROM.to_owned(), digest.clone());
+        .insert(ANNOTATION_UNSEALED_FROM.to_owned(), digest.to_owned());
+    desired
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(LABEL_UNSEALED.to_owned(), "true".to_owned());
 
     if !ctx.leading() {
         return Ok(Pass::failed(
@@ -645,17 +641,12 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
     }
     let retry = assume_absent.then(|| desired.clone());
     let target = (namespace.as_str(), name.as_str());
-    let templated = ss
-        .spec
-        .template
-        .data
-        .as_ref()
-        .is_some_and(|t| !t.is_empty());
+    let templated = ss.templated();
     let pass = write(target, existing.as_ref(), desired, (&uid, templated), ctx).await;
     match retry {
         Some(desired) if pass.already_exists => {
             tracing::debug!(namespace = %namespace, name = %name, "Secret exists after all; reading it");
-            let existing = match read_existing(&secrets, ss, &digest, ctx).await {
+            let existing = match read_existing(&secrets, ss, digest, ctx).await {
                 Ok(existing) => existing,
                 Err(pass) => return Ok(*pass),
             };
@@ -673,7 +664,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Pass, Error> {
 /// ours to write, or it already carries this SealedSecret's digest.
 async fn read_existing(
     secrets: &Api<Secret>,
-    ss: &SealedSecret,
+    ss: &Cached,
     digest: &str,
     ctx: &Context,
 ) -> Result<Option<Secret>, Box<Pass>> {
@@ -698,10 +689,55 @@ async fn read_existing(
             return Err(Box::new(Pass::conflict(&name)));
         }
         if !ctx.naive && recorded_digest(ex) == Some(digest) {
-            return Err(Box::new(Pass::ready(false)));
+            return Err(Box::new(label_if_missing(ex, ctx).await));
         }
     }
     Ok(existing)
+}
+
+/// The pass for a Secret that already carries this SealedSecret's digest. Written by a sealant
+/// that did not label its Secrets yet (or the label was removed by hand), it is outside the
+/// Secret watch: a deletion would go unnoticed and every pass would read it. So it gets the
+/// label, once, with an update of the Secret as read (no decryption; `update` is in upstream's
+/// RBAC, `patch` is not); the watch then brings it into the index.
+async fn label_if_missing(existing: &Secret, ctx: &Context) -> Pass {
+    if labelled(&existing.metadata)
+        || !ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Pass::ready(false);
+    }
+    let namespace = existing.metadata.namespace.as_deref().unwrap_or_default();
+    let name = existing.metadata.name.as_deref().unwrap_or_default();
+    if !ctx.leading() {
+        return Pass::failed(
+            false,
+            "NotLeader",
+            "ErrUpdateFailed",
+            "this replica stopped leading".to_owned(),
+        );
+    }
+    let mut with_label = existing.clone();
+    with_label
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(LABEL_UNSEALED.to_owned(), "true".to_owned());
+    match lean_writes::replace(&ctx.client, namespace, name, &with_label).await {
+        Ok(written) => {
+            ctx.index.record_written(&written);
+            tracing::info!(namespace = %namespace, name = %name, "Secret labelled {LABEL_UNSEALED}");
+            Pass::ready(false)
+        }
+        Err(e) => {
+            ctx.metrics.error("update", namespace);
+            Pass::failed(
+                !transient(&e),
+                "UpdateFailed",
+                "ErrUpdateFailed",
+                format!("cannot label Secret {namespace}/{name}: {e}"),
+            )
+        }
+    }
 }
 
 /// The outcome of [`write`]; `already_exists` when a create found a Secret in the way.
@@ -777,7 +813,7 @@ async fn write(
 }
 
 /// Requeue policy for unexpected errors.
-pub fn error_policy(_ss: Arc<SealedSecret>, err: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(_ss: Arc<Cached>, err: &Error, _ctx: Arc<Context>) -> Action {
     tracing::error!(error = %err, "reconcile failed");
     Action::requeue(Duration::from_secs(5))
 }
@@ -808,7 +844,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     // Keyring changes: retry the objects that failed for key reasons.
-    let (trigger_tx, _) = broadcast::channel::<ObjectRef<SealedSecret>>(1024);
+    let (trigger_tx, _) = broadcast::channel::<ObjectRef<Cached>>(1024);
     let key_watch = {
         let ctx = ctx.clone();
         let tx = trigger_tx.clone();
@@ -859,13 +895,7 @@ pub async fn run(
         let workers = usize::from(opts.workers);
         let sealed = watcher::watcher(ss_api, wc.clone().page_size(SEALED_SECRET_PAGE_SIZE))
             .default_backoff()
-            .modify(slim_for_cache)
-            .map(move |ev| {
-                if let Ok(watcher::Event::InitApply(ss)) = &ev {
-                    early.head_start(ss, workers);
-                }
-                ev
-            })
+            .map(move |ev| ev.map(|ev| cache_event(ev, &early, workers)))
             .reflect(writer);
         let in_flight = if ctx.naive {
             opts.workers
@@ -880,7 +910,11 @@ pub async fn run(
         if !opts.skip_recreate {
             ctx.index_enabled
                 .store(true, std::sync::atomic::Ordering::Relaxed);
-            let secrets = watcher::watcher(secret_api, wc).default_backoff();
+            let secrets = watcher::watcher(
+                secret_api,
+                watcher::Config::default().labels(&secret_selector(opts.label_selector.as_deref())),
+            )
+            .default_backoff();
             let store = controller.store();
             controller = controller.reconcile_on(crate::triggers::secrets(
                 secrets,
@@ -946,6 +980,38 @@ pub async fn run(
     }
     pruner.abort();
     key_watch.abort();
+}
+
+/// The cache's form of a SealedSecret watch event. An object of the initial list that will
+/// need decrypting is queued for it here, while its full copy is at hand ([`Context::head_start`]).
+fn cache_event(
+    ev: watcher::Event<SealedSecret>,
+    ctx: &Context,
+    workers: usize,
+) -> watcher::Event<Cached> {
+    use watcher::Event;
+    let accept_v1 = ctx.options.accept_v1_data;
+    match ev {
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
+        Event::InitApply(ss) => {
+            let cached = Cached::new(&ss, accept_v1);
+            ctx.head_start(ss, &cached, workers);
+            Event::InitApply(cached)
+        }
+        Event::Apply(ss) => Event::Apply(Cached::new(&ss, accept_v1)),
+        Event::Delete(ss) => Event::Delete(Cached::new(&ss, accept_v1)),
+    }
+}
+
+/// The Secrets watched: those sealant wrote (labelled [`LABEL_UNSEALED`]), narrowed by
+/// `--label-selector` as upstream narrows its Secret informer.
+fn secret_selector(user: Option<&str>) -> String {
+    let ours = format!("{LABEL_UNSEALED}=true");
+    match user.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(user) => format!("{ours},{user}"),
+        None => ours,
+    }
 }
 
 /// How often per-object state of deleted SealedSecrets is dropped.

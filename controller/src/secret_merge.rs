@@ -19,6 +19,19 @@ use sealant_api::{ANNOTATION_MANAGED, ANNOTATION_PATCH};
 /// An unchanged SealedSecret whose Secret carries the same digest is not decrypted again.
 pub const ANNOTATION_UNSEALED_FROM: &str = "sealant.dev/unsealed-from";
 
+/// sealant's label on Secrets it writes (value `"true"`). The controller watches only Secrets
+/// that carry it (selected by the API server), so Secrets it has nothing to do with cost it
+/// nothing; a Secret it did not write, or wrote before it set this label, is read on demand.
+pub const LABEL_UNSEALED: &str = "sealant.dev/unsealed";
+
+/// Whether `secret` carries [`LABEL_UNSEALED`].
+pub fn labelled(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_UNSEALED))
+        .is_some_and(|v| v == "true")
+}
+
 /// What to do with the target Secret.
 #[derive(Debug)]
 pub enum Plan {

@@ -23,7 +23,9 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
-use sealant_api::{ANNOTATION_MANAGED, SealedSecret};
+use sealant_api::ANNOTATION_MANAGED;
+
+use crate::cache::CachedSealedSecret as Cached;
 
 use crate::secret_merge::{ANNOTATION_UNSEALED_FROM, SecretIndex};
 
@@ -31,10 +33,10 @@ use crate::secret_merge::{ANNOTATION_UNSEALED_FROM, SecretIndex};
 /// store when a (re)list completes. Objects of an unfinished list trigger nothing yet.
 pub fn sealed_secrets<S>(
     events: S,
-    store: Store<SealedSecret>,
-) -> impl Stream<Item = Arc<SealedSecret>> + Send + 'static
+    store: Store<Cached>,
+) -> impl Stream<Item = Arc<Cached>> + Send + 'static
 where
-    S: Stream<Item = Result<Event<SealedSecret>, watcher::Error>> + Send + 'static,
+    S: Stream<Item = Result<Event<Cached>, watcher::Error>> + Send + 'static,
 {
     events.flat_map(move |ev| {
         let objects = match ev {
@@ -56,8 +58,8 @@ where
 pub fn secrets<S>(
     events: S,
     index: Arc<SecretIndex>,
-    store: Store<SealedSecret>,
-) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send + 'static
+    store: Store<Cached>,
+) -> impl Stream<Item = ObjectRef<Cached>> + Send + 'static
 where
     S: Stream<Item = Result<Event<PartialObjectMeta<Secret>>, watcher::Error>> + Send + 'static,
 {
@@ -98,8 +100,8 @@ where
 /// `SecretConflict` without touching the SealedSecret).
 pub fn sealed_secret_for(
     secret: &PartialObjectMeta<Secret>,
-    store: &Store<SealedSecret>,
-) -> Option<ObjectRef<SealedSecret>> {
+    store: &Store<Cached>,
+) -> Option<ObjectRef<Cached>> {
     let name = secret.metadata.name.as_ref()?;
     let ns = secret.metadata.namespace.as_ref()?;
     let obj = ObjectRef::new(name).within(ns);
@@ -124,8 +126,8 @@ mod tests {
     use kube::runtime::WatchStreamExt;
     use kube::runtime::reflector;
 
-    fn ss(name: &str, generation: i64) -> SealedSecret {
-        let mut s: SealedSecret = serde_json::from_value(serde_json::json!({
+    fn ss(name: &str, generation: i64) -> Cached {
+        let mut s: sealant_api::SealedSecret = serde_json::from_value(serde_json::json!({
             "apiVersion": "bitnami.com/v1alpha1",
             "kind": "SealedSecret",
             "metadata": {"name": name, "namespace": "ns", "generation": generation},
@@ -133,11 +135,11 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         s.metadata.uid = Some(format!("uid-{name}"));
-        s
+        Cached::new(&s, false)
     }
 
     /// What the controller would read from the store for each trigger, in order.
-    async fn seen(events: Vec<Event<SealedSecret>>) -> Vec<(String, i64)> {
+    async fn seen(events: Vec<Event<Cached>>) -> Vec<(String, i64)> {
         let (reader, writer) = reflector::store();
         let events = stream::iter(events.into_iter().map(Ok)).reflect(writer);
         let read = reader.clone();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::common::*;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use sealant_api::{ANNOTATION_MANAGED, ANNOTATION_PATCH, SealOptions, merge_into};
+use sealant_controller::secret_merge::LABEL_UNSEALED;
 use sealant_crypto::Scope;
 
 #[tokio::test]
@@ -334,6 +335,7 @@ async fn a_burst_of_new_objects_costs_one_write_of_each_kind_per_object() {
 async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
     use fake_apiserver::Verb;
     use sealant_controller::events::{Recorder, Reporter};
+    use sealant_controller::cache::CachedSealedSecret;
     use sealant_controller::reconcile::{Context, ReconcileOptions, reconcile};
     use std::sync::Arc;
     let (server, client) = server().await;
@@ -357,13 +359,14 @@ async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
             templates_disabled: false,
         },
     ));
-    let old = Arc::new(
-        create(
+    let old = Arc::new(CachedSealedSecret::new(
+        &create(
             &client,
             &seal(&cert, "app", "once", &[("x", "1")], Scope::Strict),
         )
         .await,
-    );
+        false,
+    ));
     server.reset_counts();
     reconcile(old.clone(), ctx.clone()).await.unwrap();
     assert_eq!(server.count(Verb::Create, "secrets"), 1);
@@ -373,8 +376,9 @@ async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
     reconcile(old, ctx.clone()).await.unwrap();
     assert!(server.counts().is_empty(), "{:?}", server.counts());
 
-    let fresh = Arc::new(ss_api(&client, "app").get("once").await.unwrap());
+    let fresh = ss_api(&client, "app").get("once").await.unwrap();
     assert!(condition(&fresh, "Ready").is_some_and(|c| c.status == "True"));
+    let fresh = Arc::new(CachedSealedSecret::new(&fresh, false));
     server.reset_counts();
     reconcile(fresh, ctx).await.unwrap();
     // Without the Secret watch, the Secret is read to know it is in sync; nothing is written.
@@ -617,7 +621,10 @@ async fn kubeseal_vector_becomes_the_expected_secret() {
             .unwrap();
     assert_eq!(got.data, expected.data);
     assert_eq!(got.type_, expected.type_);
-    assert_eq!(got.metadata.labels, expected.metadata.labels);
+    // The template's labels, and sealant's own (what its Secret watch selects).
+    let mut labels = got.metadata.labels.clone().unwrap();
+    assert_eq!(labels.remove(LABEL_UNSEALED).as_deref(), Some("true"));
+    assert_eq!(Some(labels), expected.metadata.labels);
     assert_eq!(
         got.metadata.annotations.as_ref().unwrap()["team"],
         expected.metadata.annotations.as_ref().unwrap()["team"]
