@@ -13,5 +13,6 @@ mod options;
 mod reconcile;
 mod relist;
 mod resilience;
+mod secret_watch;
 mod soak;
 mod templates;
