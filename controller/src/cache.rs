@@ -89,7 +89,10 @@ impl CachedSealedSecret {
             ..ObjectMeta::default()
         };
         let annotations = m.annotations.as_ref().map_or_else(Pairs::default, |a| {
-            pairs(a.iter().filter(|(k, _)| UNSEAL_ANNOTATIONS.contains(&k.as_str())))
+            pairs(
+                a.iter()
+                    .filter(|(k, _)| UNSEAL_ANNOTATIONS.contains(&k.as_str())),
+            )
         });
         let spec = &ss.spec;
         CachedSealedSecret {

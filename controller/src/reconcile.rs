@@ -701,8 +701,7 @@ async fn read_existing(
 /// label, once, with an update of the Secret as read (no decryption; `update` is in upstream's
 /// RBAC, `patch` is not); the watch then brings it into the index.
 async fn label_if_missing(existing: &Secret, ctx: &Context) -> Pass {
-    if labelled(&existing.metadata)
-        || !ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed)
+    if labelled(&existing.metadata) || !ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed)
     {
         return Pass::ready(false);
     }

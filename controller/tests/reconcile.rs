@@ -334,8 +334,8 @@ async fn a_burst_of_new_objects_costs_one_write_of_each_kind_per_object() {
 #[tokio::test]
 async fn a_cached_copy_older_than_our_own_status_write_sends_no_request() {
     use fake_apiserver::Verb;
-    use sealant_controller::events::{Recorder, Reporter};
     use sealant_controller::cache::CachedSealedSecret;
+    use sealant_controller::events::{Recorder, Reporter};
     use sealant_controller::reconcile::{Context, ReconcileOptions, reconcile};
     use std::sync::Arc;
     let (server, client) = server().await;
