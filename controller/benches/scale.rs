@@ -41,8 +41,10 @@ struct Params {
     values: usize,
     keys: usize,
     keys_objects: usize,
-    rss_sealed: usize,
-    rss_unrelated: usize,
+    /// SealedSecret counts of the memory scenario, each measured without and with
+    /// `rss_unrelated_per` unrelated Secrets per SealedSecret.
+    rss_sealed: Vec<usize>,
+    rss_unrelated_per: usize,
     quiet_window: Duration,
     latency_samples: usize,
     raw_values: usize,
@@ -60,8 +62,8 @@ impl Params {
                 values: 3,
                 keys: 4,
                 keys_objects: 20,
-                rss_sealed: 200,
-                rss_unrelated: 2_000,
+                rss_sealed: vec![100, 400],
+                rss_unrelated_per: 5,
                 quiet_window: Duration::from_secs(2),
                 latency_samples: 20,
                 raw_values: 100,
@@ -75,8 +77,8 @@ impl Params {
                 values: 3,
                 keys: 24,
                 keys_objects: 100,
-                rss_sealed: 10_000,
-                rss_unrelated: 50_000,
+                rss_sealed: vec![1_000, 10_000, 20_000, 50_000],
+                rss_unrelated_per: 5,
                 quiet_window: Duration::from_secs(10),
                 latency_samples: 100,
                 raw_values: 600,
@@ -89,15 +91,18 @@ impl Params {
 
 fn main() {
     let mut p = Params::from_env();
-    // Diagnostics: `SEALANT_BENCH_RSS=<sealed>,<unrelated>` resizes the memory scenario,
+    // Diagnostics: `SEALANT_BENCH_RSS=<n>[,<n>...]` resizes the memory scenario (SealedSecret
+    // counts) and `SEALANT_BENCH_RSS_UNRELATED=<k>` its unrelated Secrets per SealedSecret,
     // `SEALANT_BENCH_COLD=<n>[,<n>...]` the cold-start one; `SEALANT_BENCH_ONLY=rss|cold` runs
     // only that scenario.
-    if let Ok(v) = std::env::var("SEALANT_BENCH_RSS")
-        && let Some((a, b)) = v.split_once(',')
-        && let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse())
+    if let Ok(v) = std::env::var("SEALANT_BENCH_RSS") {
+        p.rss_sealed = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    }
+    if let Some(k) = std::env::var("SEALANT_BENCH_RSS_UNRELATED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
     {
-        p.rss_sealed = a;
-        p.rss_unrelated = b;
+        p.rss_unrelated_per = k;
     }
     if let Ok(v) = std::env::var("SEALANT_BENCH_COLD") {
         p.cold = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
@@ -339,48 +344,76 @@ async fn run(p: Params) {
         ));
     }
 
-    // 4: steady-state memory with many SealedSecrets and unrelated Secrets; quiet afterwards.
+    // 4: memory with many SealedSecrets, without and with unrelated Secrets; quiet afterwards.
     if wants("rss") {
-        let env = Env::new(&[(&key, &cert)]).await;
-        let unrelated = (0..p.rss_unrelated)
-            .map(|i| plain_secret(&format!("other{}", i % 10), &format!("unrelated-{i}")));
-        create_all_secrets(&env.client, unrelated.collect()).await;
-        create_all(&env.client, sealed_objects(&cert, "m", p.rss_sealed, 1)).await;
-        let ctl = Controller::spawn(&env, Mode::Sealant);
-        let t = wait_all_ready(&env, p.rss_sealed, Duration::from_secs(3600)).await;
-        eprintln!("memory scenario converged in {t:?}");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        env.server.reset_counts();
-        tokio::time::sleep(p.quiet_window).await;
-        let writes = env.server.write_count();
-        let (rss, hwm) = ctl.memory();
-        ctl.stop().await;
-        rows.push(row(
-            format!(
-                "{} SealedSecrets + {} unrelated Secrets: controller VmRSS / VmHWM",
-                p.rss_sealed, p.rss_unrelated
-            ),
-            format!(
-                "{:.1} / {:.1} MiB",
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0
-            ),
-            "",
-            if p.rss_sealed >= 10_000 && p.rss_unrelated >= 50_000 {
-                "< 64 MiB"
-            } else {
-                "n/a (< 64 MiB is for 10,000 + 50,000)"
-            },
-        ));
-        rows.push(row(
-            format!(
-                "API writes in {} s after convergence",
-                p.quiet_window.as_secs()
-            ),
-            writes.to_string(),
-            "",
-            "0",
-        ));
+        let mut without = Vec::new();
+        for &n in &p.rss_sealed {
+            for per in [0, p.rss_unrelated_per] {
+                let m = memory_at(&key, &cert, n, n * per, p.quiet_window).await;
+                rows.push(row(
+                    format!(
+                        "{n} SealedSecrets + {} unrelated Secrets: controller VmRSS / VmHWM",
+                        n * per
+                    ),
+                    format!("{:.1} / {:.1} MiB", mib(m.rss), mib(m.hwm)),
+                    "",
+                    match (n, per) {
+                        (_, 0) => "",
+                        (20_000, _) => "< 64 MiB",
+                        _ if p.quick => "n/a (< 64 MiB is for 20,000 + 100,000)",
+                        _ => "",
+                    },
+                ));
+                rows.push(row(
+                    format!(
+                        "API writes in {} s after convergence ({n} + {})",
+                        p.quiet_window.as_secs(),
+                        n * per
+                    ),
+                    m.writes.to_string(),
+                    "",
+                    "0",
+                ));
+                if per == 0 {
+                    without.push((n, m));
+                } else if let Some((_, base)) = without.last() {
+                    // What the unrelated Secrets added, per Secret.
+                    let per_secret =
+                        |a: u64, b: u64| (a as f64 - b as f64) * 1024.0 / (n * per) as f64;
+                    rows.push(row(
+                        format!("bytes per unrelated Secret, VmRSS / VmHWM (at {n})"),
+                        format!(
+                            "{:.0} / {:.0}",
+                            per_secret(m.rss, base.rss),
+                            per_secret(m.hwm, base.hwm)
+                        ),
+                        "",
+                        // A few thousand Secrets move RSS by less than its noise.
+                        if n >= 10_000 {
+                            "< 100"
+                        } else {
+                            "n/a (< 100 is for N >= 10,000)"
+                        },
+                    ));
+                }
+            }
+        }
+        // What each SealedSecret adds: the slope between consecutive sizes, without unrelated
+        // Secrets (the fixed cost, binary and runtime, cancels out).
+        for pair in without.windows(2) {
+            let ((n0, m0), (n1, m1)) = (&pair[0], &pair[1]);
+            let slope = |a: u64, b: u64| (b as f64 - a as f64) * 1024.0 / (n1 - n0) as f64;
+            rows.push(row(
+                format!("bytes per SealedSecret, VmRSS / VmHWM ({n0} -> {n1})"),
+                format!(
+                    "{:.0} / {:.0}",
+                    slope(m0.rss, m1.rss),
+                    slope(m0.hwm, m1.hwm)
+                ),
+                "",
+                "",
+            ));
+        }
     }
 
     // 5: apply -> Ready latency while idle.
@@ -478,6 +511,45 @@ fn print_table(p: &Params, rows: &[Row], total: Duration) {
             r.scenario, r.sealant, r.naive, r.target
         );
     }
+}
+
+/// Memory of the controller once `sealed` objects (one value each) are Ready among `unrelated`
+/// plain Secrets, and its API writes in the quiet window after.
+struct Memory {
+    /// VmRSS and VmHWM, KiB.
+    rss: u64,
+    hwm: u64,
+    writes: u64,
+}
+
+async fn memory_at(
+    key: &PrivateKey,
+    cert: &Certificate,
+    sealed: usize,
+    unrelated: usize,
+    quiet: Duration,
+) -> Memory {
+    let env = Env::new(&[(key, cert)]).await;
+    let plain = (0..unrelated)
+        .map(|i| plain_secret(&format!("other{}", i % 10), &format!("unrelated-{i}")));
+    create_all_secrets(&env.client, plain.collect()).await;
+    create_all(&env.client, sealed_objects(cert, "m", sealed, 1)).await;
+    let ctl = Controller::spawn(&env, Mode::Sealant);
+    let t = wait_all_ready(&env, sealed, Duration::from_secs(3600)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.server.reset_counts();
+    tokio::time::sleep(quiet).await;
+    let writes = env.server.write_count();
+    let (rss, hwm) = ctl.memory();
+    eprintln!(
+        "memory: {sealed} + {unrelated} converged in {t:?}; VmRSS {rss} KiB, VmHWM {hwm} KiB"
+    );
+    ctl.stop().await;
+    Memory { rss, hwm, writes }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn secs(d: Duration) -> String {
@@ -848,7 +920,18 @@ impl Controller {
     fn spawn_with(kubeconfig: &Path, mode: Mode) -> Self {
         let api = free_port();
         let metrics = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealant-controller"));
+        // Diagnostics: `SEALANT_BENCH_WRAP=<program>` runs the controller under it (e.g.
+        // `heaptrack`); memory and CPU figures are then read from the controller process below it.
+        let bin = env!("CARGO_BIN_EXE_sealant-controller");
+        let mut cmd = match std::env::var("SEALANT_BENCH_WRAP") {
+            Ok(wrap) if !wrap.trim().is_empty() => {
+                let mut words = wrap.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(bin);
+                c
+            }
+            _ => Command::new(bin),
+        };
         cmd.env("KUBECONFIG", kubeconfig)
             .env("POD_NAMESPACE", KEY_NS)
             .args(["--kubeclient-qps", "0", "--key-renew-period", "0"])
@@ -900,7 +983,7 @@ impl Controller {
     /// CPU seconds of the controller's unseal threads and of all its other threads.
     fn cpu_split(&self) -> (f64, f64) {
         let (mut unseal, mut other) = (0.0, 0.0);
-        let tasks = format!("/proc/{}/task", self.child.id());
+        let tasks = format!("/proc/{}/task", self.pid());
         for t in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
             let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
             let cpu = cpu_seconds(&t.path().join("stat"));
@@ -913,9 +996,29 @@ impl Controller {
         (unseal, other)
     }
 
+    /// The controller's process id: the child's, or with `SEALANT_BENCH_WRAP` that of the
+    /// first descendant running the controller binary.
+    fn pid(&self) -> u32 {
+        let mut queue = vec![self.child.id()];
+        while let Some(pid) = queue.pop() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.starts_with("sealant-contr") {
+                return pid;
+            }
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            queue.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+        self.child.id()
+    }
+
     /// (VmRSS, VmHWM) in KiB.
     fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("/proc/<pid>/status");
         let field = |name: &str| {
             status
@@ -930,7 +1033,7 @@ impl Controller {
     async fn stop(mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.pid().to_string())
             .status();
         let t0 = Instant::now();
         while self.child.try_wait().ok().flatten().is_none() {
