@@ -99,13 +99,13 @@ impl Metrics {
         let unseal_requests = Counter::default();
         registry.register(
             "unseal_requests",
-            "Total number of sealed secret unseal requests",
+            "SealedSecrets decrypted, successfully or not (reconciles of objects already in sync decrypt nothing and are not counted)",
             unseal_requests.clone(),
         );
         let unseal_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "unseal_errors",
-            "Total number of sealed secret unseal errors by reason",
+            "Failed reconciles of SealedSecrets by reason: unseal (cannot decrypt), unmanaged (a Secret not ours is in the way), update (reading or writing the Secret), status (writing the status)",
             unseal_errors.clone(),
         );
         let condition_info = Arc::new(ConditionInfo::default());
@@ -113,7 +113,7 @@ impl Metrics {
         let http_requests = Family::<HttpLabels, Counter>::default();
         registry.register(
             "http_requests",
-            "Total number of HTTP requests by path, code and method",
+            "HTTP API requests to /v1/ paths by path, code and method (health and readiness probes are not counted)",
             http_requests.clone(),
         );
         let http_duration = Family::<HttpDurationLabels, Histogram>::new_with_constructor(
@@ -121,17 +121,21 @@ impl Metrics {
         );
         registry.register(
             "http_request_duration_seconds",
-            "HTTP request latencies in seconds",
+            "Latency of HTTP API requests to /v1/ paths, in seconds",
             http_duration.clone(),
         );
         let unseal_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register(
             "unseal_duration_seconds",
-            "Time spent unsealing one SealedSecret, in seconds",
+            "Time spent decrypting one SealedSecret (one observation per decryption counted by unseal_requests), in seconds",
             unseal_duration.clone(),
         );
         let keys_loaded = Gauge::default();
-        registry.register("keys", "Sealing keys loaded", keys_loaded.clone());
+        registry.register(
+            "keys",
+            "Sealing keys loaded (active keys: served and used for sealing)",
+            keys_loaded.clone(),
+        );
         let mut own = Registry::with_prefix("sealant");
         let leader = Gauge::default();
         own.register(
@@ -142,7 +146,7 @@ impl Metrics {
         let private_key_operations = Counter::default();
         own.register(
             "private_key_operations",
-            "RSA private-key operations spent unsealing SealedSecrets",
+            "RSA private-key operations spent by reconciles on SealedSecrets that unsealed (not failed decryptions, not the HTTP API)",
             private_key_operations.clone(),
         );
         let unseal_head_starts = Counter::default();

@@ -405,7 +405,6 @@ pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
 
 /// Reconciles one SealedSecret.
 pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics.unseal_requests.inc();
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -564,6 +563,7 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     // rendered earlier (with templates on) is still there.
     if ctx.options.templates_disabled && ss.templated() {
         let cause = sealant_api::FailureCause::TemplatesDisabled;
+        ctx.metrics.error("unseal", &namespace);
         return Ok(Pass::failed(
             true,
             cause.reason(),
@@ -603,6 +603,7 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
         None => ctx.submit_unseal(ss.to_sealed_secret(), keys),
     };
     let (result, took) = job.await.map_err(|e| Error::Internal(e.to_string()))?;
+    ctx.metrics.unseal_requests.inc();
     ctx.metrics.unseal_duration.observe(took.as_secs_f64());
     let out = match result {
         Ok(out) => {

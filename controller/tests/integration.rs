@@ -9,6 +9,7 @@ mod http_api;
 mod http_limits;
 mod keys;
 mod leader;
+mod metrics;
 mod options;
 mod reconcile;
 mod relist;
