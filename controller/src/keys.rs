@@ -4,14 +4,18 @@
 //! Keys live in Secrets of the controller's namespace labelled
 //! `sealedsecrets.bitnami.com/sealed-secrets-key=active` (plus upstream's legacy single-key
 //! Secret named `<key-prefix>`), `tls.key` in PKCS#1 or PKCS#8 PEM with `tls.crt` beside it.
-//! Both are watched, so keys added, relabelled (e.g. `compromised`) or deleted take effect
-//! without a restart. Keys are never deleted by the controller. A key Secret that does not parse
+//! Both are watched, so keys added, relabelled or deleted take effect without a restart.
+//!
+//! A key Secret labelled `compromised` instead of `active` is never served, never seals and never
+//! counts as the newest key, but still opens what was sealed with it ([`KeyState::opening`]), so
+//! applications keep their Secrets while the team re-seals; the reconciler flags every
+//! SealedSecret it opens (condition, event, metric). Keys are never deleted by the controller. A key Secret that does not parse
 //! is logged, reported with a Warning event on that Secret, and skipped.
 //!
 //! The current keyring is published through a [`tokio::sync::watch`] channel ([`Keys`]); its
 //! `version` changes whenever the set of keys changes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,8 +38,12 @@ use crate::metrics::Metrics;
 /// The keys in force.
 #[derive(Debug, Default)]
 pub struct KeyState {
-    /// Every active key, newest first.
+    /// Every active key, newest first: served, and the newest seals.
     pub keyring: Keyring,
+    /// The active keys plus the compromised ones: what unsealing may use.
+    pub opening: Keyring,
+    /// Key ids of the keys labelled `compromised`.
+    pub compromised: BTreeSet<String>,
     /// Bumped whenever the set or order of keys changes.
     pub version: u64,
     /// Whether the initial load (and any startup generation) is done.
@@ -50,7 +58,9 @@ impl Keys {
     /// A fixed keyring (for tests and tools): already loaded.
     pub fn fixed(keyring: Keyring) -> Self {
         let (_tx, rx) = watch::channel(Arc::new(KeyState {
+            opening: keyring.clone(),
             keyring,
+            compromised: BTreeSet::new(),
             version: 1,
             loaded: true,
         }));
@@ -344,6 +354,27 @@ impl KeyManager {
             )
             .cloned()
             .collect();
+        let retired: Vec<Secret> = self
+            .labelled
+            .values()
+            .chain(self.legacy.values())
+            .filter(|s| label(s) == Some("compromised"))
+            .cloned()
+            .collect();
+        let mut compromised_keys = Vec::new();
+        for secret in retired {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some(entry) = self.parse_cached(&secret).await {
+                compromised_keys.push(entry);
+            }
+        }
+        let compromised: BTreeSet<String> = compromised_keys
+            .iter()
+            .map(|e| e.key_id().as_str().to_owned())
+            .collect();
         for secret in secrets {
             let name = secret.metadata.name.clone().unwrap_or_default();
             if !seen.insert(name.clone()) {
@@ -353,21 +384,29 @@ impl KeyManager {
                 if let Some(t) = self.generated.get(entry.key_id().as_str()) {
                     entry.ordering_time = entry.ordering_time.max(*t);
                 }
-                keyring.insert(entry);
+                // The same key also labelled compromised elsewhere: compromised.
+                if !compromised.contains(entry.key_id().as_str()) {
+                    keyring.insert(entry);
+                }
             }
         }
         self.pending.retain(|(name, _)| !seen.contains(name));
         for (_, entry) in &self.pending {
             keyring.insert(entry.clone());
         }
+        let mut opening = keyring.clone();
+        for entry in compromised_keys {
+            opening.insert(entry);
+        }
         self.parsed.retain(|name, _| seen.contains(name));
         let ids: Vec<String> = keyring
             .iter()
             .map(|e| e.key_id().as_str().to_owned())
+            .chain(compromised.iter().map(|id| format!("compromised:{id}")))
             .collect();
         if ids != self.ids {
             if !self.ids.is_empty() || self.loaded {
-                tracing::info!(keys = ids.len(), newest = ?ids.first(), "keyring changed");
+                tracing::info!(keys = keyring.len(), compromised = compromised.len(), newest = ?ids.first(), "keyring changed");
             }
             self.ids = ids;
             self.version += 1;
@@ -375,9 +414,14 @@ impl KeyManager {
         self.metrics
             .keys_loaded
             .set(i64::try_from(keyring.len()).unwrap_or(i64::MAX));
+        self.metrics
+            .compromised_keys
+            .set(i64::try_from(compromised.len()).unwrap_or(i64::MAX));
         let loaded = self.loaded;
         self.tx.send_replace(Arc::new(KeyState {
             keyring,
+            opening,
+            compromised,
             version: self.version,
             loaded,
         }));
@@ -387,6 +431,8 @@ impl KeyManager {
         let current = self.tx.borrow().clone();
         self.tx.send_replace(Arc::new(KeyState {
             keyring: current.keyring.clone(),
+            opening: current.opening.clone(),
+            compromised: current.compromised.clone(),
             version: self.version,
             loaded,
         }));

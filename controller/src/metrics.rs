@@ -54,7 +54,7 @@ pub struct Metrics {
     registry: Registry,
     /// sealant's own metrics (`sealant_*`).
     own: Registry,
-    /// Reconciles started.
+    /// Decryptions of SealedSecrets, successful or not.
     pub unseal_requests: Counter,
     /// Reconcile failures by reason.
     pub unseal_errors: Family<ErrorLabels, Counter>,
@@ -66,8 +66,13 @@ pub struct Metrics {
     pub http_duration: Family<HttpDurationLabels, Histogram>,
     /// Time spent unsealing one SealedSecret (private-key operations included).
     pub unseal_duration: Histogram,
-    /// Keys loaded.
+    /// Active keys loaded.
     pub keys_loaded: Gauge,
+    /// `sealant_compromised_keys`: keys labelled `compromised` loaded (they only unseal).
+    pub compromised_keys: Gauge,
+    /// `sealant_sealed_with_compromised_key{namespace,name,key_id}`: the SealedSecrets last
+    /// unsealed with a compromised key.
+    pub compromised_use: Arc<CompromisedUse>,
     /// `sealant_leader`: 1 while this replica holds the leader Lease (always 1 without
     /// `--leader-elect`).
     pub leader: Gauge,
@@ -137,6 +142,14 @@ impl Metrics {
             keys_loaded.clone(),
         );
         let mut own = Registry::with_prefix("sealant");
+        let compromised_keys = Gauge::default();
+        own.register(
+            "compromised_keys",
+            "Sealing keys labelled compromised: never served or used for sealing, still used to unseal",
+            compromised_keys.clone(),
+        );
+        let compromised_use = Arc::new(CompromisedUse::default());
+        own.register_collector(Box::new(compromised_use.clone()));
         let leader = Gauge::default();
         own.register(
             "leader",
@@ -168,6 +181,8 @@ impl Metrics {
             http_duration,
             unseal_duration,
             keys_loaded,
+            compromised_keys,
+            compromised_use,
         })
     }
 
@@ -273,6 +288,79 @@ impl Collector for ConditionInfo {
                 metric
                     .encode_family(&labels)?
                     .encode_gauge(&i64::from(value))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `sealant_sealed_with_compromised_key{namespace, name, key_id}` = 1 for each SealedSecret whose
+/// last decryption used a key labelled `compromised`, and which key: the list of objects to
+/// re-seal (and of secret values to change).
+#[derive(Debug, Default)]
+pub struct CompromisedUse {
+    objects: RwLock<HashMap<ObjectKey, Vec<String>>>,
+}
+
+impl CompromisedUse {
+    /// Records the compromised keys that opened `namespace/name` (none: drops its series).
+    pub fn set(&self, namespace: &str, name: &str, key_ids: &[String]) {
+        let mut objects = self.objects.write().unwrap_or_else(|e| e.into_inner());
+        let key = (Box::<str>::from(namespace), Box::<str>::from(name));
+        if key_ids.is_empty() {
+            objects.remove(&key);
+        } else {
+            objects.insert(key, key_ids.to_vec());
+        }
+    }
+
+    /// The compromised keys that last opened `namespace/name`.
+    pub fn get(&self, namespace: &str, name: &str) -> Vec<String> {
+        self.objects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(Box::<str>::from(namespace), Box::<str>::from(name)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Keeps the series of the SealedSecrets for which `keep(namespace, name)` holds.
+    pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
+        self.objects
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(namespace, name), _| keep(namespace, name));
+    }
+
+    /// Drops every series (the compromised keys changed: each object is decrypted again).
+    pub fn clear(&self) {
+        self.objects
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl Collector for CompromisedUse {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let objects = self.objects.read().unwrap_or_else(|e| e.into_inner());
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let mut metric = encoder.encode_descriptor(
+            "sealed_with_compromised_key",
+            "1 for each SealedSecret last unsealed with a key labelled compromised (label key_id): re-seal it and change its values",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((namespace, name), ids) in objects.iter() {
+            for id in ids {
+                let labels = [
+                    ("namespace", &**namespace),
+                    ("name", &**name),
+                    ("key_id", id.as_str()),
+                ];
+                metric.encode_family(&labels)?.encode_gauge(&1i64)?;
             }
         }
         Ok(())

@@ -284,7 +284,7 @@ impl Context {
         }
         self.unseal_pool.submit(move || {
             let started = Instant::now();
-            (unseal(&owned, &keys.keyring, &opts), started.elapsed())
+            (unseal(&owned, &keys.opening, &opts), started.elapsed())
         })
     }
 
@@ -317,6 +317,10 @@ struct Pass {
     /// Failed because of a Secret the Secret watch does not see (not sealant's, so not
     /// labelled): whether it went or became `managed` is found by reading it again later.
     poll: bool,
+    /// Whether this pass decrypted the object (else `compromised` is unknown, not empty).
+    decrypted: bool,
+    /// Ids of the keys labelled `compromised` that opened the values.
+    compromised: Vec<String>,
 }
 
 impl Pass {
@@ -332,6 +336,8 @@ impl Pass {
             }),
             key_related: false,
             poll: false,
+            decrypted: false,
+            compromised: Vec::new(),
         }
     }
 
@@ -382,6 +388,8 @@ impl Pass {
             event: Some((EventType::Warning, event, message)),
             key_related: false,
             poll: false,
+            decrypted: false,
+            compromised: Vec::new(),
         }
     }
 }
@@ -426,9 +434,25 @@ pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Err
         return Ok(Action::await_change());
     }
 
+    // Which compromised keys opened it: known after a decryption; otherwise what the last
+    // decryption found (forgotten whenever the set of compromised keys changes).
+    let compromised = if pass.decrypted {
+        ctx.metrics
+            .compromised_use
+            .set(&namespace, &ss.name_any(), &pass.compromised);
+        pass.compromised.clone()
+    } else {
+        ctx.metrics.compromised_use.get(&namespace, &ss.name_any())
+    };
     let now = Time(Timestamp::now());
     let old = ss.status();
-    let new_status = status::desired(old.as_ref(), ss.metadata.generation, &pass.outcome, &now);
+    let new_status = status::desired(
+        old.as_ref(),
+        ss.metadata.generation,
+        &pass.outcome,
+        &compromised,
+        &now,
+    );
     let changed = status::needs_write(old.as_ref(), &new_status);
     // Before the status write, so a client that sees the new status also sees the gauges.
     set_condition_gauges(&ctx, &ss, &new_status);
@@ -450,6 +474,24 @@ pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Err
                 tracing::warn!(sealedsecret = %obj, error = %e, "cannot update status; retrying");
             }
         }
+    }
+    let flagged = |st: Option<&SealedSecretStatus>| {
+        st.and_then(|st| {
+            st.conditions
+                .iter()
+                .find(|c| c.type_ == status::KEY_COMPROMISED)
+        })
+        .and_then(|c| c.message.clone())
+    };
+    if changed && !compromised.is_empty() && flagged(old.as_ref()) != flagged(Some(&new_status)) {
+        publish(
+            &ctx,
+            &ss,
+            EventType::Warning,
+            status::REASON_COMPROMISED,
+            &status::compromised_message(&compromised),
+        )
+        .await;
     }
     match &pass.event {
         Some((EventType::Normal, reason, note)) => {
@@ -527,6 +569,9 @@ fn prune_per_object_state(ctx: &Context, stores: &[Store<Cached>]) {
     ctx.metrics
         .condition_info
         .retain(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
+    ctx.metrics
+        .compromised_use
+        .retain(|namespace, name| exists(&ObjectRef::new(name).within(namespace)));
     ctx.status_written_over
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -577,7 +622,10 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = tokio::time::timeout(Duration::from_secs(10), ctx.index.wait_synced()).await;
     }
-    if !ctx.naive && ctx.index.in_sync(&namespace, &name, digest, &uid) {
+    // While a key is labelled compromised, only a decryption tells which objects it opens, so
+    // objects in sync are decrypted too (and not rewritten: the write plan finds them unchanged).
+    let trust_digest = !ctx.naive && ctx.keys.current().compromised.is_empty();
+    if trust_digest && ctx.index.in_sync(&namespace, &name, digest, &uid) {
         return Ok(Pass::ready(false));
     }
     // A SealedSecret nobody has reconciled yet, whose name the synced index does not know,
@@ -591,7 +639,7 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     let existing = if assume_absent {
         None
     } else {
-        match read_existing(&secrets, ss, digest, ctx).await {
+        match read_existing(&secrets, ss, digest, trust_digest, ctx).await {
             Ok(existing) => existing,
             Err(pass) => return Ok(*pass),
         }
@@ -600,7 +648,7 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     let keys = ctx.keys.current();
     let job = match ctx.take_head_start(&ObjectRef::from_obj(ss), digest, &keys) {
         Some(job) => job,
-        None => ctx.submit_unseal(ss.to_sealed_secret(), keys),
+        None => ctx.submit_unseal(ss.to_sealed_secret(), keys.clone()),
     };
     let (result, took) = job.await.map_err(|e| Error::Internal(e.to_string()))?;
     ctx.metrics.unseal_requests.inc();
@@ -619,6 +667,17 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
             pass.key_related = permanent;
             return Ok(pass);
         }
+    };
+    let compromised: Vec<String> = out
+        .key_ids
+        .iter()
+        .map(|id| id.as_str().to_owned())
+        .filter(|id| keys.compromised.contains(id))
+        .collect();
+    let decrypted = |mut pass: Pass| {
+        pass.decrypted = true;
+        pass.compromised = compromised.clone();
+        pass
     };
     let mut desired = out.secret;
     desired
@@ -647,17 +706,17 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     match retry {
         Some(desired) if pass.already_exists => {
             tracing::debug!(namespace = %namespace, name = %name, "Secret exists after all; reading it");
-            let existing = match read_existing(&secrets, ss, digest, ctx).await {
+            let existing = match read_existing(&secrets, ss, digest, trust_digest, ctx).await {
                 Ok(existing) => existing,
-                Err(pass) => return Ok(*pass),
+                Err(pass) => return Ok(decrypted(*pass)),
             };
-            Ok(
+            Ok(decrypted(
                 write(target, existing.as_ref(), desired, (&uid, templated), ctx)
                     .await
                     .pass,
-            )
+            ))
         }
-        _ => Ok(pass.pass),
+        _ => Ok(decrypted(pass.pass)),
     }
 }
 
@@ -667,6 +726,7 @@ async fn read_existing(
     secrets: &Api<Secret>,
     ss: &Cached,
     digest: &str,
+    trust_digest: bool,
     ctx: &Context,
 ) -> Result<Option<Secret>, Box<Pass>> {
     let namespace = ss.namespace().unwrap_or_default();
@@ -689,7 +749,7 @@ async fn read_existing(
             ctx.metrics.error("unmanaged", &namespace);
             return Err(Box::new(Pass::conflict(&name)));
         }
-        if !ctx.naive && recorded_digest(ex) == Some(digest) {
+        if trust_digest && recorded_digest(ex) == Some(digest) {
             return Err(Box::new(label_if_missing(ex, ctx).await));
         }
     }
@@ -843,20 +903,36 @@ pub async fn run(
     opts: WatchOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    // Keyring changes: retry the objects that failed for key reasons.
+    // Keyring changes: retry the objects that failed for key reasons; when the set of
+    // compromised keys changes, every object (only a decryption tells which key opens it).
     let (trigger_tx, _) = broadcast::channel::<ObjectRef<Cached>>(1024);
+    let (recheck_tx, _) = broadcast::channel::<()>(4);
     let key_watch = {
         let ctx = ctx.clone();
         let tx = trigger_tx.clone();
+        let recheck = recheck_tx.clone();
         let mut rx = ctx.keys.subscribe();
         let mut seen = rx.borrow().version;
+        let mut seen_compromised = rx.borrow().compromised.clone();
         tokio::spawn(async move {
             while rx.changed().await.is_ok() {
-                let version = rx.borrow().version;
+                let (version, compromised) = {
+                    let keys = rx.borrow();
+                    (keys.version, keys.compromised.clone())
+                };
                 if version == seen {
                     continue;
                 }
                 seen = version;
+                if compromised != seen_compromised {
+                    tracing::info!(
+                        compromised = compromised.len(),
+                        "compromised keys changed; checking every SealedSecret"
+                    );
+                    seen_compromised = compromised;
+                    ctx.metrics.compromised_use.clear();
+                    let _ = recheck.send(());
+                }
                 let failed = ctx.take_key_failed();
                 if !failed.is_empty() {
                     tracing::info!(
@@ -932,9 +1008,16 @@ pub async fn run(
                 }
             }
         });
+        let recheck = futures_util::stream::unfold(recheck_tx.subscribe(), |mut rx| async move {
+            match rx.recv().await {
+                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Some(((), rx)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
         stores.push(controller.store());
         let controller = controller
             .reconcile_on(key_triggers)
+            .reconcile_all_on(recheck)
             .graceful_shutdown_on(shutdown.clone());
         let ctx = ctx.clone();
         let label = scope.clone().unwrap_or_else(|| "all namespaces".to_owned());

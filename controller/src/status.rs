@@ -1,5 +1,6 @@
 //! The status contract, without I/O: conditions `Ready` and `Synced` (same status), `Reconciling`
-//! while retrying, `Stalled` on errors a retry cannot fix, `observedGeneration` on every outcome.
+//! while retrying, `Stalled` on errors a retry cannot fix, `KeyCompromised` while the values
+//! were opened with a key labelled `compromised`, `observedGeneration` on every outcome.
 //!
 //! `lastTransitionTime` changes only when a condition's status flips; the status is written only
 //! when it differs from the stored one ignoring timestamps ([`needs_write`]).
@@ -37,14 +38,31 @@ pub const RECONCILING: &str = "Reconciling";
 /// True on a failure a retry cannot fix.
 pub const STALLED: &str = "Stalled";
 
+/// True while the values were unsealed with a key labelled `compromised`.
+pub const KEY_COMPROMISED: &str = "KeyCompromised";
+
 /// Reason of `Ready`/`Synced` on success.
 pub const REASON_UNSEALED: &str = "Unsealed";
 
+/// Reason of `Ready`/`Synced` on success with a compromised key, and of `KeyCompromised`.
+pub const REASON_COMPROMISED: &str = "UnsealedWithCompromisedKey";
+
+/// What to tell the owner of a SealedSecret opened with the compromised keys `ids`.
+pub fn compromised_message(ids: &[String]) -> String {
+    format!(
+        "unsealed with compromised key {}: whoever holds that key can read these values; change \
+         the secret values and seal them again with the current key",
+        ids.join(", ")
+    )
+}
+
 /// The status the object should have after `outcome`.
+/// `compromised`: ids of the keys labelled `compromised` that opened the values (empty: none).
 pub fn desired(
     old: Option<&SealedSecretStatus>,
     generation: Option<i64>,
     outcome: &Outcome,
+    compromised: &[String],
     now: &Time,
 ) -> SealedSecretStatus {
     let previous = |t: &str| {
@@ -68,7 +86,7 @@ pub fn desired(
     };
     let mut conditions = Vec::new();
     match outcome {
-        Outcome::Ready => {
+        Outcome::Ready if compromised.is_empty() => {
             conditions.push(cond(
                 READY,
                 "True",
@@ -76,6 +94,21 @@ pub fn desired(
                 Some("the Secret is up to date".to_owned()),
             ));
             conditions.push(cond(SYNCED, "True", REASON_UNSEALED, None));
+        }
+        Outcome::Ready => {
+            // Still Ready (the application keeps working), with the warning where
+            // `kubectl get sealedsecrets` shows it (the Synced message).
+            let message = format!(
+                "the Secret is up to date, but {}",
+                compromised_message(compromised)
+            );
+            conditions.push(cond(
+                READY,
+                "True",
+                REASON_COMPROMISED,
+                Some(message.clone()),
+            ));
+            conditions.push(cond(SYNCED, "True", REASON_COMPROMISED, Some(message)));
         }
         Outcome::Retrying { reason, message } => {
             conditions.push(cond(READY, "False", reason, Some(message.clone())));
@@ -92,6 +125,14 @@ pub fn desired(
             conditions.push(cond(SYNCED, "False", reason, Some(message.clone())));
             conditions.push(cond(STALLED, "True", reason, Some(message.clone())));
         }
+    }
+    if !compromised.is_empty() {
+        conditions.push(cond(
+            KEY_COMPROMISED,
+            "True",
+            REASON_COMPROMISED,
+            Some(compromised_message(compromised)),
+        ));
     }
     SealedSecretStatus {
         conditions,
@@ -135,10 +176,10 @@ mod tests {
 
     #[test]
     fn ready_then_unchanged_then_failure_flips() {
-        let s1 = desired(None, Some(1), &Outcome::Ready, &t(10));
+        let s1 = desired(None, Some(1), &Outcome::Ready, &[], &t(10));
         assert_eq!(s1.conditions.len(), 2);
         assert!(needs_write(None, &s1));
-        let s2 = desired(Some(&s1), Some(1), &Outcome::Ready, &t(20));
+        let s2 = desired(Some(&s1), Some(1), &Outcome::Ready, &[], &t(20));
         assert!(
             !needs_write(Some(&s1), &s2),
             "timestamps alone do not cause a write"
@@ -149,7 +190,7 @@ mod tests {
             reason: "NoKeyMatches".into(),
             message: "m".into(),
         };
-        let s3 = desired(Some(&s2), Some(2), &stalled, &t(30));
+        let s3 = desired(Some(&s2), Some(2), &stalled, &[], &t(30));
         assert!(needs_write(Some(&s2), &s3));
         assert_eq!(s3.conditions[0].status, "False");
         assert_eq!(s3.conditions[0].last_transition_time, Some(t(30)));
@@ -160,11 +201,32 @@ mod tests {
         );
         assert_eq!(s3.observed_generation, Some(2));
 
-        let s4 = desired(Some(&s3), Some(3), &Outcome::Ready, &t(40));
+        let s4 = desired(Some(&s3), Some(3), &Outcome::Ready, &[], &t(40));
         assert!(
             s4.conditions.iter().all(|c| c.type_ != STALLED),
             "a fixed failure clears"
         );
+    }
+
+    #[test]
+    fn a_compromised_key_keeps_ready_and_adds_the_warning() {
+        let ids = vec!["abc123".to_owned()];
+        let s = desired(None, Some(1), &Outcome::Ready, &ids, &t(1));
+        let ready = s.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert_eq!(ready.status, "True");
+        assert_eq!(ready.reason.as_deref(), Some(REASON_COMPROMISED));
+        let synced = s.conditions.iter().find(|c| c.type_ == SYNCED).unwrap();
+        assert!(synced.message.as_deref().unwrap().contains("abc123"));
+        let flag = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == KEY_COMPROMISED)
+            .unwrap();
+        assert_eq!(flag.status, "True");
+        // Re-sealed: the warning goes, and that is a status change.
+        let clean = desired(Some(&s), Some(2), &Outcome::Ready, &[], &t(2));
+        assert!(clean.conditions.iter().all(|c| c.type_ != KEY_COMPROMISED));
+        assert!(needs_write(Some(&s), &clean));
     }
 
     #[test]
@@ -173,7 +235,7 @@ mod tests {
             reason: "UpdateFailed".into(),
             message: "m".into(),
         };
-        let s = desired(None, Some(1), &o, &t(1));
+        let s = desired(None, Some(1), &o, &[], &t(1));
         assert!(
             s.conditions
                 .iter()

@@ -176,7 +176,8 @@ async fn runtime_key_changes_compromised_and_added() {
     ready(&client, "app", "later").await;
     assert_eq!(ctl.keys.current().keyring.len(), 2);
 
-    // Key A is compromised: relabelled, dropped without a restart.
+    // Key A is compromised: relabelled at runtime. It is no longer served or used for sealing,
+    // but what was sealed with it keeps unsealing, and each such object is flagged.
     secret_api(&client, KEY_NS)
         .patch(
             "key-a",
@@ -185,11 +186,57 @@ async fn runtime_key_changes_compromised_and_added() {
         )
         .await
         .unwrap();
-    eventually(5, "key A dropped", || {
+    eventually(5, "key A retired", || {
         let keys = ctl.keys.clone();
-        async move { (keys.current().keyring.len() == 1).then_some(()) }
+        async move {
+            let k = keys.current();
+            (k.keyring.len() == 1 && k.opening.len() == 2 && k.compromised.len() == 1).then_some(())
+        }
     })
     .await;
+    let id_a = cert_a.key_id().as_str().to_owned();
+    let id_b = cert_b.key_id().as_str().to_owned();
+    assert_eq!(
+        ctl.keys
+            .current()
+            .keyring
+            .newest()
+            .unwrap()
+            .key_id()
+            .as_str(),
+        id_b
+    );
+
+    // Already unsealed before the relabelling: still Ready, its Secret untouched, and flagged.
+    let flagged = |ss: &sealant_api::SealedSecret| {
+        condition(ss, "KeyCompromised").is_some_and(|c| c.status == "True")
+            && condition(ss, "Ready").is_some_and(|c| {
+                c.status == "True" && c.reason.as_deref() == Some("UnsealedWithCompromisedKey")
+            })
+    };
+    let before = eventually(10, "before flagged", || {
+        let api = ss_api(&client, "app");
+        async move { api.get("before").await.ok().filter(|ss| flagged(ss)) }
+    })
+    .await;
+    let synced = condition(&before, "Synced").unwrap();
+    assert!(
+        synced.message.as_deref().unwrap().contains(&id_a),
+        "{synced:?}"
+    );
+    await_events(&client, "before", "UnsealedWithCompromisedKey").await;
+    assert_eq!(
+        item(
+            &secret_api(&client, "app").get("before").await.unwrap(),
+            "k"
+        ),
+        "before-value"
+    );
+    // Sealed with key B: not flagged.
+    let later = ss_api(&client, "app").get("later").await.unwrap();
+    assert!(condition(&later, "KeyCompromised").is_none(), "{later:?}");
+
+    // Sealed with key A after the relabelling: unsealed (applications keep working), flagged.
     create(
         &client,
         &seal(
@@ -201,29 +248,91 @@ async fn runtime_key_changes_compromised_and_added() {
         ),
     )
     .await;
-    let bad = stalled(&client, "app", "after").await;
-    let reason = condition(&bad, "Ready").unwrap().reason.clone().unwrap();
-    assert!(
-        reason == "UnknownKey" || reason == "NoKeyMatches",
-        "{reason}"
-    );
-    // What was already unsealed stays.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(10, "after flagged", || {
+        let api = ss_api(&client, "app");
+        async move { api.get("after").await.ok().filter(|ss| flagged(ss)) }
+    })
+    .await;
     assert_eq!(
-        item(
-            &secret_api(&client, "app").get("before").await.unwrap(),
-            "k"
-        ),
-        "before-value"
+        item(&secret_api(&client, "app").get("after").await.unwrap(), "k"),
+        "after-value"
     );
-    assert!(
-        condition(
-            &ss_api(&client, "app").get("before").await.unwrap(),
-            "Ready"
-        )
-        .is_some_and(|c| c.status == "True")
+
+    // The metric lists exactly the flagged objects and the key.
+    let listed = |body: &str| -> Vec<String> {
+        let mut v: Vec<String> = body
+            .lines()
+            .filter(|l| l.starts_with("sealant_sealed_with_compromised_key{"))
+            .map(|l| {
+                assert!(l.contains(&format!("key_id=\"{id_a}\"")), "{l}");
+                l.split("name=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (_, _, body) = http(ctl.metrics_addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(listed(&body), ["after", "before"], "{body}");
+    assert!(body.contains("sealant_compromised_keys 1"), "{body}");
+
+    // Never served: the certificate endpoints know only key B.
+    let (_, _, pem) = http(ctl.http_addr, "GET", "/v1/cert.pem", &[], b"").await;
+    assert_eq!(pem.trim(), cert_b.to_pem().trim());
+    let (_, _, certs) = http(ctl.http_addr, "GET", "/v1/certs", &[], b"").await;
+    assert!(!certs.contains(&id_a) && certs.contains(&id_b), "{certs}");
+
+    // Rotate opens it and re-seals with key B; applied, the flag goes away.
+    let sealed_a = ss_api(&client, "app").get("before").await.unwrap();
+    let body = serde_json::to_vec(&sealed_a).unwrap();
+    let (code, _, out) = http(ctl.http_addr, "POST", "/v1/rotate", &[], &body).await;
+    assert_eq!(code, 200, "{out}");
+    let resealed: sealant_api::SealedSecret = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        resealed.metadata.annotations.as_ref().unwrap()[sealant_api::ANNOTATION_KEY_IDS],
+        id_b
     );
+    let mut current = ss_api(&client, "app").get("before").await.unwrap();
+    current.spec = resealed.spec;
+    ss_api(&client, "app")
+        .replace("before", &PostParams::default(), &current)
+        .await
+        .unwrap();
+    eventually(10, "before no longer flagged", || {
+        let api = ss_api(&client, "app");
+        async move {
+            let ss = api.get("before").await.ok()?;
+            (condition(&ss, "KeyCompromised").is_none()
+                && condition(&ss, "Ready")
+                    .is_some_and(|c| c.status == "True" && c.reason.as_deref() == Some("Unsealed")))
+            .then_some(())
+        }
+    })
+    .await;
+    let (_, _, body) = http(ctl.metrics_addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(listed(&body), ["after"], "{body}");
+
+    // Across a restart the flag holds: objects are decrypted while a key is compromised.
+    ctl.shutdown().await;
+    let ctl = controller(&client, &[]).await;
+    let body = eventually(10, "flag after restart", || {
+        let addr = ctl.metrics_addr;
+        async move {
+            let (_, _, body) = http(addr, "GET", "/metrics", &[], b"").await;
+            body.contains("sealant_sealed_with_compromised_key{")
+                .then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(listed(&body), ["after"], "{body}");
+    assert!(flagged(&ss_api(&client, "app").get("after").await.unwrap()));
     assert_no_plaintext(&client, &["before-value", "later-value", "after-value"]).await;
+    ctl.shutdown().await;
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ pub async fn admit(State(state): State<ApiState>, mut req: Request, next: Next) 
     let client = super::client::client_of(peer, req.headers(), &state.trusted);
     // The smallest request: one value against every key, parsed.
     let smallest = parse_cost(0, Duration::ZERO)
-        .saturating_add(unseal_bound(1, state.keys.current().keyring.len()));
+        .saturating_add(unseal_bound(1, state.keys.current().opening.len()));
     if let Err(wait) = state.budget.check_debt(client, smallest) {
         tracing::debug!(%client, %peer, ?wait, "HTTP API budget in debt");
         return too_many(&state.budget, wait);
@@ -178,15 +178,32 @@ pub async fn verify(
             Ok(ss) => ss,
             Err(resp) => return charge_parse(&budget, client, parse, resp),
         };
-        let bound = unseal_bound(values(&ss), keys.keyring.len());
+        let bound = unseal_bound(values(&ss), keys.opening.len());
         if let Err(wait) = budget.admit(client, parse, bound) {
             return too_many(&budget, wait);
         }
-        match unseal_values_only(&ss, &keys.keyring, &opts) {
+        match unseal_values_only(&ss, &keys.opening, &opts) {
             Ok(out) => {
                 budget.refund(client, bound.saturating_sub(out.rsa_ops as u64));
-                Json(json!({"reason": "Unsealed", "message": "the SealedSecret can be unsealed by this controller"}))
+                let compromised: Vec<String> = out
+                    .key_ids
+                    .iter()
+                    .map(|id| id.as_str().to_owned())
+                    .filter(|id| keys.compromised.contains(id))
+                    .collect();
+                if compromised.is_empty() {
+                    Json(json!({"reason": "Unsealed", "message": "the SealedSecret can be unsealed by this controller"}))
+                        .into_response()
+                } else {
+                    Json(json!({
+                        "reason": crate::status::REASON_COMPROMISED,
+                        "message": format!(
+                            "the SealedSecret can be unsealed by this controller, but it was {}",
+                            crate::status::compromised_message(&compromised)
+                        ),
+                    }))
                     .into_response()
+                }
             }
             Err(e) => error(StatusCode::CONFLICT, e.reason(), e.to_string()),
         }
@@ -223,8 +240,8 @@ pub async fn rotate(
                 return charge_parse(&budget, client, parse, error(code, reason, message));
             }
         };
-        let keyring = &keys.keyring;
-        let bound_of = |ss: &SealedSecret| unseal_bound(values(ss), keyring.len());
+        let opening = &keys.opening;
+        let bound_of = |ss: &SealedSecret| unseal_bound(values(ss), opening.len());
         let bound = match &read {
             Body::One(ss) => bound_of(ss),
             Body::Batch(items) => items
@@ -237,7 +254,7 @@ pub async fn rotate(
             return too_many(&budget, wait);
         }
         let reseal = |ss: &SealedSecret| {
-            let out = rotate::reseal(ss, keyring, &opts)?;
+            let out = rotate::reseal(ss, opening, &keys.keyring, &opts)?;
             budget.refund(client, bound_of(ss).saturating_sub(out.1 as u64));
             Ok(out.0)
         };

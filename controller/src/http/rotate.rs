@@ -112,17 +112,19 @@ pub fn batch_json(items: &[Result<SealedSecret, Failure>]) -> Value {
 /// Re-seals every value of `ss` with the newest key, for the scope, name and namespace of its
 /// TOP-LEVEL metadata; the template (metadata, type, templates) is kept, with its scope
 /// annotations aligned to the top-level scope. Also returns the private-key operations spent.
+/// `opening` unseals (compromised keys included), the newest of `sealing` seals.
 pub fn reseal(
     ss: &SealedSecret,
-    keyring: &Keyring,
+    opening: &Keyring,
+    sealing: &Keyring,
     opts: &UnsealOptions,
 ) -> Result<(SealedSecret, usize), Failure> {
-    let newest = keyring.newest().ok_or((
+    let newest = sealing.newest().ok_or((
         StatusCode::SERVICE_UNAVAILABLE,
         "NoKeys",
         "no sealing keys are loaded".to_owned(),
     ))?;
-    let out = unseal_values_only(ss, keyring, opts)
+    let out = unseal_values_only(ss, opening, opts)
         .map_err(|e| (StatusCode::CONFLICT, e.reason(), e.to_string()))?;
     let namespace = ss.metadata.namespace.clone().unwrap_or_default();
     let name = ss.metadata.name.clone().unwrap_or_default();
