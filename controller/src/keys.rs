@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, KeyOrderPriority};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::wipe::Wiped;
 
 /// The keys in force.
 #[derive(Debug, Default)]
@@ -278,20 +279,27 @@ impl KeyManager {
                 false
             }
             Event::InitDone => {
-                *store = self.init_buf.remove(&src).unwrap_or_default();
+                let old = std::mem::replace(store, self.init_buf.remove(&src).unwrap_or_default());
+                old.into_values()
+                    .for_each(|mut s| crate::wipe::secret(&mut s));
                 self.synced.insert(src);
                 true
             }
             Event::Apply(s) => {
-                if let Some(name) = s.metadata.name.clone() {
-                    store.insert(name, s);
+                if let Some(name) = s.metadata.name.clone()
+                    && let Some(mut old) = store.insert(name, s)
+                {
+                    crate::wipe::secret(&mut old);
                 }
                 true
             }
-            Event::Delete(s) => {
-                if let Some(name) = s.metadata.name.as_ref() {
-                    store.remove(name);
+            Event::Delete(mut s) => {
+                if let Some(name) = s.metadata.name.as_ref()
+                    && let Some(mut old) = store.remove(name)
+                {
+                    crate::wipe::secret(&mut old);
                 }
+                crate::wipe::secret(&mut s);
                 true
             }
         }
@@ -343,7 +351,8 @@ impl KeyManager {
     async fn rebuild(&mut self) {
         let mut keyring = Keyring::new();
         let mut seen = HashSet::new();
-        let secrets: Vec<Secret> = self
+        // Copies (the parsing below needs `&mut self`), wiped when dropped: they hold `tls.key`.
+        let secrets: Vec<Wiped> = self
             .labelled
             .values()
             .filter(|s| label(s) == Some("active"))
@@ -353,13 +362,15 @@ impl KeyManager {
                     .filter(|s| label(s).is_none_or(|v| v == "active")),
             )
             .cloned()
+            .map(Wiped)
             .collect();
-        let retired: Vec<Secret> = self
+        let retired: Vec<Wiped> = self
             .labelled
             .values()
             .chain(self.legacy.values())
             .filter(|s| label(s) == Some("compromised"))
             .cloned()
+            .map(Wiped)
             .collect();
         let mut compromised_keys = Vec::new();
         for secret in retired {

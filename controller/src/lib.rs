@@ -22,6 +22,7 @@ pub mod secret_merge;
 pub mod status;
 pub mod triggers;
 pub mod unseal_pool;
+pub mod wipe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -48,6 +48,7 @@ use crate::secret_merge::{
     recorded_digest,
 };
 use crate::status::{self, Outcome};
+use crate::wipe::Wiped;
 
 /// Unexpected internal failures of a reconcile (API and unseal failures are outcomes instead).
 #[derive(Debug, thiserror::Error)]
@@ -699,21 +700,28 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
             "this replica stopped leading".to_owned(),
         ));
     }
-    let retry = assume_absent.then(|| desired.clone());
+    // A copy for the create-found-one-after-all path, wiped when dropped.
+    let retry = assume_absent.then(|| Wiped(desired.clone()));
     let target = (namespace.as_str(), name.as_str());
     let templated = ss.templated();
-    let pass = write(target, existing.as_ref(), desired, (&uid, templated), ctx).await;
+    let pass = write(target, existing.as_deref(), desired, (&uid, templated), ctx).await;
     match retry {
-        Some(desired) if pass.already_exists => {
+        Some(mut desired) if pass.already_exists => {
             tracing::debug!(namespace = %namespace, name = %name, "Secret exists after all; reading it");
             let existing = match read_existing(&secrets, ss, digest, trust_digest, ctx).await {
                 Ok(existing) => existing,
                 Err(pass) => return Ok(decrypted(*pass)),
             };
             Ok(decrypted(
-                write(target, existing.as_ref(), desired, (&uid, templated), ctx)
-                    .await
-                    .pass,
+                write(
+                    target,
+                    existing.as_deref(),
+                    std::mem::take(&mut *desired),
+                    (&uid, templated),
+                    ctx,
+                )
+                .await
+                .pass,
             ))
         }
         _ => Ok(decrypted(pass.pass)),
@@ -728,12 +736,13 @@ async fn read_existing(
     digest: &str,
     trust_digest: bool,
     ctx: &Context,
-) -> Result<Option<Secret>, Box<Pass>> {
+) -> Result<Option<Wiped>, Box<Pass>> {
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
     let uid = ss.metadata.uid.as_deref().unwrap_or_default();
+    // It holds the values in plaintext: wiped when dropped.
     let existing = match secrets.get_opt(&name).await {
-        Ok(e) => e,
+        Ok(e) => e.map(Wiped),
         Err(e) => {
             ctx.metrics.error("update", &namespace);
             return Err(Box::new(Pass::failed(
@@ -776,13 +785,13 @@ async fn label_if_missing(existing: &Secret, ctx: &Context) -> Pass {
             "this replica stopped leading".to_owned(),
         );
     }
-    let mut with_label = existing.clone();
+    let mut with_label = Wiped(existing.clone());
     with_label
         .metadata
         .labels
         .get_or_insert_with(Default::default)
         .insert(LABEL_UNSEALED.to_owned(), "true".to_owned());
-    match lean_writes::replace(&ctx.client, namespace, name, &with_label).await {
+    match lean_writes::replace(&ctx.client, namespace, name, &*with_label).await {
         Ok(written) => {
             ctx.index.record_written(&written);
             tracing::info!(namespace = %namespace, name = %name, "Secret labelled {LABEL_UNSEALED}");
@@ -836,8 +845,15 @@ async fn write(
             ctx.metrics.error("update", namespace);
             return done(Pass::immutable(namespace, name));
         }
-        Plan::Create(s) => lean_writes::create(&ctx.client, namespace, &*s).await,
-        Plan::Update(s) => lean_writes::replace(&ctx.client, namespace, name, &*s).await,
+        // The planned Secret holds the plaintext: wiped once the request is made.
+        Plan::Create(s) => {
+            let s = crate::wipe::Wiped(*s);
+            lean_writes::create(&ctx.client, namespace, &*s).await
+        }
+        Plan::Update(s) => {
+            let s = crate::wipe::Wiped(*s);
+            lean_writes::replace(&ctx.client, namespace, name, &*s).await
+        }
     };
     match result {
         Ok(written) => {

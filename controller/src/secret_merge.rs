@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use sealant_api::{ANNOTATION_MANAGED, ANNOTATION_PATCH};
 
@@ -91,16 +92,21 @@ pub fn plan(existing: Option<&Secret>, desired: Secret, uid: &str) -> Plan {
     let Some(existing) = existing else {
         return Plan::Create(Box::new(desired));
     };
+    // What is not written is wiped here: it holds the plaintext.
+    let mut desired = desired;
     if !may_write(existing, uid) {
+        crate::wipe::secret(&mut desired);
         return Plan::Conflict;
     }
-    let merged = merge(existing, desired);
+    let mut merged = merge(existing, desired);
     if same(existing, &merged) {
+        crate::wipe::secret(&mut merged);
         return Plan::Unchanged;
     }
     if existing.immutable == Some(true)
-        && (norm(&existing.data) != norm(&merged.data) || type_of(existing) != type_of(&merged))
+        && (!data_eq(&existing.data, &merged.data) || type_of(existing) != type_of(&merged))
     {
+        crate::wipe::secret(&mut merged);
         return Plan::Immutable;
     }
     Plan::Update(Box::new(merged))
@@ -117,13 +123,28 @@ fn norm<V: Clone>(m: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
     m.clone().unwrap_or_default()
 }
 
+/// `data` equality, absent = empty, without copying the values.
+fn data_eq(
+    a: &Option<BTreeMap<String, ByteString>>,
+    b: &Option<BTreeMap<String, ByteString>>,
+) -> bool {
+    a.as_ref().filter(|m| !m.is_empty()) == b.as_ref().filter(|m| !m.is_empty())
+}
+
 fn some_if_any<V>(m: BTreeMap<String, V>) -> Option<BTreeMap<String, V>> {
     Some(m).filter(|m| !m.is_empty())
 }
 
 /// `existing` with `desired` merged in or replacing its content, per the rules above.
 pub fn merge(existing: &Secret, desired: Secret) -> Secret {
-    let mut out = existing.clone();
+    // Everything but the values, which are copied only where kept (patch mode).
+    let mut out = Secret {
+        data: None,
+        immutable: existing.immutable,
+        metadata: existing.metadata.clone(),
+        string_data: None,
+        type_: existing.type_.clone(),
+    };
     out.type_ = Some(type_of(&desired).to_owned());
     let patch = annotated(existing, ANNOTATION_PATCH);
     let managed = annotated(existing, ANNOTATION_MANAGED);
@@ -165,7 +186,7 @@ pub fn merge(existing: &Secret, desired: Secret) -> Secret {
 
 /// Semantic equality of the fields the controller writes.
 fn same(a: &Secret, b: &Secret) -> bool {
-    norm(&a.data) == norm(&b.data)
+    data_eq(&a.data, &b.data)
         && norm(&a.metadata.labels) == norm(&b.metadata.labels)
         && norm(&a.metadata.annotations) == norm(&b.metadata.annotations)
         && a.metadata.owner_references.clone().unwrap_or_default()

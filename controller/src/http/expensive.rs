@@ -184,6 +184,7 @@ pub async fn verify(
         }
         match unseal_values_only(&ss, &keys.opening, &opts) {
             Ok(out) => {
+                drop(crate::wipe::Wiped(out.secret));
                 budget.refund(client, bound.saturating_sub(out.rsa_ops as u64));
                 let compromised: Vec<String> = out
                     .key_ids

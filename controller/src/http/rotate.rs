@@ -126,13 +126,16 @@ pub fn reseal(
     ))?;
     let out = unseal_values_only(ss, opening, opts)
         .map_err(|e| (StatusCode::CONFLICT, e.reason(), e.to_string()))?;
+    let rsa_ops = out.rsa_ops;
+    // The plaintext, wiped on every way out of here.
+    let plain = crate::wipe::Wiped(out.secret);
     let namespace = ss.metadata.namespace.clone().unwrap_or_default();
     let name = ss.metadata.name.clone().unwrap_or_default();
     let top = ss.metadata.annotations.clone().unwrap_or_default();
     let scope = scope_from_annotations(&top);
     let label = scope.label(&namespace, &name);
     let mut encrypted = std::collections::BTreeMap::new();
-    for (item, value) in out.secret.data.iter().flatten() {
+    for (item, value) in plain.data.iter().flatten() {
         let sealed = seal(newest.key.public_key(), &value.0, &label).map_err(|e| {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -161,7 +164,7 @@ pub fn reseal(
     );
     m.annotations = Some(annotations);
     if ss.spec.data.is_some() && new.spec.template.type_.is_none() {
-        new.spec.template.type_ = out.secret.type_.clone();
+        new.spec.template.type_ = plain.type_.clone();
     }
     let tmeta = &mut new.spec.template.metadata;
     let mut tann = tmeta.annotations.take().unwrap_or_default();
@@ -169,7 +172,7 @@ pub fn reseal(
     tmeta.annotations = Some(tann).filter(|a| !a.is_empty());
     new.spec.encrypted_data = encrypted;
     new.spec.data = None;
-    Ok((new, out.rsa_ops))
+    Ok((new, rsa_ops))
 }
 
 fn set_scope(annotations: &mut std::collections::BTreeMap<String, String>, scope: Scope) {
