@@ -12,6 +12,7 @@ mod cert;
 mod certsrc;
 mod completions;
 mod edit;
+mod encryption_config;
 mod fetch;
 mod guard;
 mod io;
@@ -119,6 +120,10 @@ enum Command {
     /// Inspect sealing certificates.
     #[command(subcommand, after_help = cert::EXAMPLES)]
     Cert(cert::CertCommand),
+    /// Encryption at rest of Secrets in etcd (self-managed clusters): generate, rotate and
+    /// validate the API server's EncryptionConfiguration.
+    #[command(subcommand, name = "encryption-config", after_help = encryption_config::EXAMPLES)]
+    EncryptionConfig(encryption_config::EncryptionConfigCommand),
     /// Print a shell completion script.
     #[command(after_help = completions::EXAMPLES)]
     Completions(completions::CompletionsArgs),
@@ -164,6 +169,7 @@ fn run(command: Command) -> anyhow::Result<bool> {
         Command::Reseal(args) => args.plan().and_then(|plan| reseal::run(&plan)),
         Command::Keys(cmd) => done(keys::run(&cmd)),
         Command::Cert(cmd) => done(cert::run(&cmd)),
+        Command::EncryptionConfig(cmd) => done(encryption_config::run(&cmd)),
         Command::Completions(args) => done(completions::run(&args)),
     }
 }

@@ -8,6 +8,7 @@ mod support;
 
 mod cli;
 mod cluster;
+mod encryption_config;
 mod errors;
 mod exit_codes;
 mod keys_cert;
