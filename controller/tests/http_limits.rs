@@ -138,8 +138,10 @@ fn billion_laughs() -> String {
 
 /// POSTs `body` and returns the status code, or 0 when the server closed the connection before
 /// answering (it may answer without reading a body it refuses).
-async fn answer_code(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> u16 {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+async fn answer_code(local: [u8; 4], addr: std::net::SocketAddr, path: &str, body: &[u8]) -> u16 {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((local, 0))).unwrap();
+    let Ok(mut s) = socket.connect(addr).await else {
         return 0;
     };
     let head = format!(
@@ -182,7 +184,9 @@ async fn hostile_bodies_do_not_stall_the_cheap_endpoints() {
                 } else {
                     "/v1/rotate"
                 };
-                answer_code(addr, path, body.as_bytes()).await
+                // From 50 addresses, four bodies each: the per-client limit lets them all in.
+                let local = [127, 0, 1, (i % 50) as u8 + 1];
+                answer_code(local, addr, path, body.as_bytes()).await
             })
         })
         .collect();
@@ -215,15 +219,18 @@ async fn hostile_bodies_do_not_stall_the_cheap_endpoints() {
         "slowest answer {worst:?} over {probes} probes"
     );
     // Every hostile body was refused: as malformed, or busy (or the connection was closed
-    // before the client finished sending a body the server would not read: 0).
+    // before the client finished sending a body the server would not read: 0; or 429 for a
+    // client whose earlier bodies were still being read).
     assert!(
-        codes.iter().all(|c| [0, 400, 409, 413, 503].contains(c)),
+        codes
+            .iter()
+            .all(|c| [0, 400, 409, 413, 429, 503].contains(c)),
         "{codes:?}"
     );
     assert!(codes.contains(&400), "no body was parsed: {codes:?}");
     eprintln!(
         "hostile bodies: slowest cheap answer {worst:?} over {probes} probes; codes {:?}",
-        [0, 400, 409, 413, 503].map(|c| (c, codes.iter().filter(|x| **x == c).count()))
+        [0, 400, 409, 413, 429, 503].map(|c| (c, codes.iter().filter(|x| **x == c).count()))
     );
     ctl.shutdown().await;
 }
@@ -351,5 +358,41 @@ async fn one_address_cannot_take_every_connection() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (code, _) = health_from([127, 0, 0, 4], addr).await;
     assert_eq!(code, 200);
+    ctl.shutdown().await;
+}
+
+/// One client sending bodies slowly holds at most a few places: its next request is refused at
+/// once (429, `Retry-After: 1`), and other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_cannot_take_every_place_in_the_pipeline() {
+    let (_server, ctl) = started(&["--rate-limit", "0"]).await;
+    let addr = ctl.http_addr;
+    let mut slow = Vec::new();
+    for _ in 0..sealant_controller::http::PER_CLIENT {
+        let mut s = connect_from([127, 0, 0, 6], addr).await;
+        s.write_all(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let code = answer_code([127, 0, 0, 6], addr, "/v1/verify", b"{}").await;
+    assert_eq!(code, 429, "one more from the slow client");
+    let t = Instant::now();
+    let code = answer_code([127, 0, 0, 7], addr, "/v1/verify", b"{}").await;
+    assert_eq!(
+        code, 400,
+        "another client's malformed body is read and refused"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    // Once the slow requests end, the client is served again.
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let code = answer_code([127, 0, 0, 6], addr, "/v1/verify", b"{}").await;
+    assert_eq!(code, 400);
     ctl.shutdown().await;
 }

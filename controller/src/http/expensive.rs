@@ -26,6 +26,38 @@ use super::budget::{Budget, parse_cost, unseal_bound};
 use super::rotate::{self, Body};
 use super::{ApiState, error};
 
+/// Requests under way per client (at most [`super::PER_CLIENT`] each).
+#[derive(Debug, Default)]
+pub struct InFlight(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+/// One request under way; uncounted when dropped.
+pub struct Entered<'a>(&'a InFlight, IpAddr);
+
+impl InFlight {
+    /// Counts a request of `client`, unless it has the most it may under way.
+    pub fn enter(&self, client: IpAddr) -> Option<Entered<'_>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(client).or_insert(0);
+        if *n >= super::PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(Entered(self, client))
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let mut map = (self.0).0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// The client a request is charged to.
 #[derive(Clone, Copy, Debug)]
 pub struct Client(pub IpAddr);
@@ -45,6 +77,19 @@ pub async fn admit(State(state): State<ApiState>, mut req: Request, next: Next) 
         tracing::debug!(%client, %peer, ?wait, "HTTP API budget in debt");
         return too_many(&state.budget, wait);
     }
+    let Some(_mine) = state.in_flight.enter(client) else {
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyConcurrent",
+            format!(
+                "this client has {} verify and rotate requests under way; retry shortly",
+                super::PER_CLIENT
+            ),
+        );
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return resp;
+    };
     let Ok(place) = state.pipeline.clone().try_acquire_owned() else {
         let mut resp = error(
             StatusCode::SERVICE_UNAVAILABLE,

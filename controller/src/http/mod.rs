@@ -47,6 +47,8 @@ pub struct ApiState {
     pub pipeline: Arc<Semaphore>,
     /// Slots for parsing and decrypting bodies on blocking threads.
     pub workers: Arc<Semaphore>,
+    /// Verify and rotate requests under way per client.
+    pub in_flight: Arc<expensive::InFlight>,
     /// Whether the v1 `spec.data` format is accepted.
     pub accept_v1_data: bool,
     /// Deadline for reading a request and answering it (`--read-timeout` + `--write-timeout`).
@@ -56,6 +58,10 @@ pub struct ApiState {
 /// Most verify and rotate requests under way at once (each holds at most `--max-body-bytes`
 /// of body); more are answered 503 at once.
 pub const PIPELINE: usize = 32;
+
+/// Most verify and rotate requests under way at once from one client, so a client sending
+/// bodies slowly cannot take the whole [`PIPELINE`]; more are answered 429 (`Retry-After: 1`).
+pub const PER_CLIENT: usize = 4;
 
 /// Bodies parsed and decrypted at once: half the CPUs (at least one), so the async threads and
 /// the reconcilers keep a core.
@@ -83,6 +89,7 @@ impl ApiState {
             trusted: Arc::new(trusted),
             pipeline: Arc::new(Semaphore::new(PIPELINE)),
             workers: Arc::new(Semaphore::new(expensive_workers())),
+            in_flight: Arc::new(expensive::InFlight::default()),
             accept_v1_data,
             request_timeout,
         }
