@@ -220,21 +220,13 @@ fn read_value(args: &SetArgs) -> Result<Vec<u8>> {
     }
 }
 
-/// Kubernetes Secret keys: letters, digits, `-`, `_`, `.`; at most 253 characters.
+/// Kubernetes Secret keys (the rules `seal` applies too): letters, digits, `-`, `_`, `.`; at
+/// most 253 characters; not `.`, `..` or starting with `..`.
 fn check_key(key: &str) -> Result<()> {
-    let valid = !key.is_empty()
-        && key.len() <= 253
-        && key != "."
-        && key != ".."
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !valid {
-        bail!(
-            "KEY {key:?} is not a valid Secret item name (1-253 letters, digits, '-', '_' or '.')"
-        );
+    match sealant_api::names::item_key_problem(key) {
+        None => Ok(()),
+        Some(why) => bail!("KEY {key:?} is not a valid Secret item name: it {why}"),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -245,7 +237,7 @@ mod tests {
     fn keys_are_checked() {
         assert!(check_key("tls.crt").is_ok());
         assert!(check_key("a_b-c").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "ключ"] {
+        for bad in ["", ".", "..", "..a", "a/b", "a b", "ключ"] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
     }

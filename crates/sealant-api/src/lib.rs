@@ -40,6 +40,7 @@ mod error;
 mod keys;
 mod lenient;
 mod limits;
+pub mod names;
 mod output;
 mod seal;
 mod sealed_secret;

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sealant_crypto::{Certificate, Scope, encode_value, seal};
 
 use crate::annotations::{format_key_ids, parse_key_ids, set_scope_annotations};
+use crate::names;
 use crate::{
     ANNOTATION_CLUSTER_WIDE, ANNOTATION_KEY_IDS, ANNOTATION_KUBECFG_LAST_APPLIED,
     ANNOTATION_KUBECTL_LAST_APPLIED, ANNOTATION_NAMESPACE_WIDE, ANNOTATION_SEALED_FOR, Error,
@@ -84,6 +85,10 @@ pub fn seal_secret(
         .ok_or(Error::MissingName)?
         .to_owned();
     let namespace = non_empty(meta.namespace.as_deref()).map(str::to_owned);
+    names::check("metadata.name", &name, names::object_name_problem)?;
+    if let Some(ns) = &namespace {
+        names::check("metadata.namespace", ns, names::namespace_problem)?;
+    }
 
     strip_for_template(&mut meta);
 
@@ -231,6 +236,12 @@ pub fn seal_raw(
     if scope == Scope::Strict && name.is_empty() {
         return Err(Error::RawMissingName);
     }
+    if !namespace.is_empty() {
+        names::check("namespace", namespace, names::namespace_problem)?;
+    }
+    if !name.is_empty() {
+        names::check("name", name, names::object_name_problem)?;
+    }
     let sealed = seal(cert.public_key(), value, &scope.label(namespace, name))?;
     Ok(encode_value(&sealed))
 }
@@ -273,6 +284,25 @@ fn seal_items(
     cert: &Certificate,
     label: &[u8],
 ) -> Result<BTreeMap<String, String>, Error> {
+    for item in secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, _)| ("data", k))
+        .chain(
+            secret
+                .string_data
+                .iter()
+                .flatten()
+                .map(|(k, _)| ("stringData", k)),
+        )
+    {
+        names::check(
+            &format!("{}.{}", item.0, item.1),
+            item.1,
+            names::item_key_problem,
+        )?;
+    }
     let key = cert.public_key();
     let mut out = BTreeMap::new();
     for (item, value) in secret.data.iter().flatten() {
@@ -359,5 +389,27 @@ mod tests {
         assert_eq!(fingerprint(&renamed), fingerprint(&ss));
         let top = renamed.metadata.annotations.clone().unwrap();
         assert_eq!(check_sealed_for(&top, "prod", "db2"), SealedForCheck::Moved);
+    }
+
+    #[test]
+    fn names_and_keys_kubernetes_would_refuse_are_not_sealed() {
+        let cert = Certificate::from_pem(include_bytes!("../../../testdata/vectors/cert-2048.pem"))
+            .unwrap();
+        let opts = SealOptions::default();
+        assert!(seal_secret(&secret("db", &["tls.crt"]), &cert, &opts).is_ok());
+        for (s, field) in [
+            (secret("Db_1", &["a"]), "metadata.name"),
+            (secret("db", &["a/b"]), "data.a/b"),
+            (secret("db", &["..a"]), "data...a"),
+        ] {
+            let err = seal_secret(&s, &cert, &opts).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("is not valid"), "{err}");
+        }
+        let mut bad_ns = secret("db", &["a"]);
+        bad_ns.metadata.namespace = Some("Prod".to_owned());
+        let err = seal_secret(&bad_ns, &cert, &opts).unwrap_err().to_string();
+        assert!(err.contains("metadata.namespace"), "{err}");
+        assert!(seal_raw(b"v", &cert, Scope::Strict, "prod", "a_b").is_err());
+        assert!(seal_raw(b"v", &cert, Scope::Strict, "prod", "a-b").is_ok());
     }
 }
