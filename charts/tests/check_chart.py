@@ -369,6 +369,7 @@ def check_chart(binary: Path, validator: Validator) -> int:
         "trustedProxies": ["10.0.0.0/8", "192.0.2.1"],
         "privateKeyAnnotations": {"owner": "platform", "backup": "daily"},
         "privateKeyLabels": {"tier": "keys"}, "updateStatus": True, "skipRecreate": True, "disableTemplates": True,
+        "disableWeb": True,
         "workers": 8, "maxRetryDelay": "1m30s", "readTimeout": "30s", "writeTimeout": "45s",
         "maxBodyBytes": 4194304, "kubeClientQPS": 0, "kubeClientBurst": 200,
         "logLevel": "debug", "logFormat": "json",
@@ -391,6 +392,8 @@ def check_chart(binary: Path, validator: Validator) -> int:
                                       "egress": {"enabled": True, "kubeAPICIDR": "10.0.0.1/32"}},
                     "ingress": {"enabled": True, "className": "nginx", "tlsSecretName": "cert-tls"},
                     "image": {"digest": "sha256:" + "ab" * 32}},
+         "sealant", "sealant", "sealant", None),
+        ("ingress-page", {"ingress": {"enabled": True, "page": True, "tlsSecretName": "page-tls"}},
          "sealant", "sealant", "sealant", None),
         ("all-flags", {"controller": all_flags}, "sealant", "sealant", "sealant", None),
     ]
@@ -452,6 +455,16 @@ def check_chart(binary: Path, validator: Validator) -> int:
             check(dig(netpol, "spec.policyTypes") == ["Ingress", "Egress"], f"{where}: NetworkPolicy policyTypes")
             image = controller_container(objs, where).get("image", "")
             check(image.endswith("@sha256:" + "ab" * 32), f"{where}: image digest not used: {image}")
+        if name == "ingress-page":
+            ing = one(objs, "Ingress", where)
+            paths = [p for r in dig(ing, "spec.rules") or [] for p in dig(r, "http.paths") or []]
+            check([(p["path"], p["pathType"]) for p in paths] ==
+                  [("/v1/cert.pem", "Exact"), ("/", "Exact"), ("/assets/", "Prefix"), ("/v1/certs", "Exact")],
+                  f"{where}: Ingress with page must publish the page, its assets and the certificates only")
+            check(all(dig(p, "backend.service.port.name") == "http" for p in paths),
+                  f"{where}: Ingress paths must go to the http port")
+            check(dig(ing, "spec.tls") and ing["spec"]["tls"][0]["secretName"] == "page-tls",
+                  f"{where}: Ingress with page has no TLS section")
         if name == "all-flags":
             want = [
                 "--key-prefix=my-keys", "--key-size=2048", "--key-ttl=8760h", "--my-cn=sealant test",
@@ -460,7 +473,7 @@ def check_chart(binary: Path, validator: Validator) -> int:
                 "--label-selector=team=a", "--rate-limit=0.5", "--rate-limit-burst=4",
                 "--trusted-proxies=10.0.0.0/8,192.0.2.1",
                 "--privatekey-annotations=backup=daily,owner=platform", "--privatekey-labels=tier=keys",
-                "--update-status=true", "--skip-recreate", "--disable-templates", "--workers=8", "--max-retry-delay=1m30s",
+                "--update-status=true", "--skip-recreate", "--disable-templates", "--disable-web", "--workers=8", "--max-retry-delay=1m30s",
                 "--read-timeout=30s", "--write-timeout=45s", "--max-body-bytes=4194304",
                 "--kubeclient-qps=0", "--kubeclient-burst=200", "--log-level=debug", "--log-format=json",
             ]

@@ -30,6 +30,7 @@ mod rotate;
 mod seal;
 mod unseal;
 mod verify;
+mod web;
 mod yamledit;
 
 use std::process::ExitCode;
@@ -124,6 +125,10 @@ enum Command {
     /// validate the API server's EncryptionConfiguration.
     #[command(subcommand, name = "encryption-config", after_help = encryption_config::EXAMPLES)]
     EncryptionConfig(encryption_config::EncryptionConfigCommand),
+    /// Serve the sealing page on this machine (seal in a browser, offline, with given
+    /// certificates).
+    #[command(after_help = web::EXAMPLES)]
+    Web(web::WebArgs),
     /// Print a shell completion script.
     #[command(after_help = completions::EXAMPLES)]
     Completions(completions::CompletionsArgs),
@@ -170,6 +175,7 @@ fn run(command: Command) -> anyhow::Result<bool> {
         Command::Keys(cmd) => done(keys::run(&cmd)),
         Command::Cert(cmd) => done(cert::run(&cmd)),
         Command::EncryptionConfig(cmd) => done(encryption_config::run(&cmd)),
+        Command::Web(args) => done(args.plan().and_then(web::run)),
         Command::Completions(args) => done(completions::run(&args)),
     }
 }

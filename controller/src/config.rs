@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long, env = "SEALANT_DISABLE_TEMPLATES", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub disable_templates: bool,
 
+    /// Do not serve the sealing page (`GET /` and `/assets/...`) on the HTTP API port; the
+    /// API itself (`/v1/...`) is served either way.
+    #[arg(long, env = "SEALANT_DISABLE_WEB", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub disable_web: bool,
+
     /// Write the status subresource of SealedSecrets.
     #[arg(long, env = "SEALANT_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
     pub update_status: bool,

@@ -211,6 +211,7 @@ pub async fn start(cfg: Config, client: Client) -> Result<Running, StartError> {
             cfg.read_timeout.saturating_add(cfg.write_timeout),
         ),
         cfg.max_body_bytes,
+        !cfg.disable_web,
     );
     let header_timeout = cfg.read_timeout;
     let stop = shutdown_future(shutdown_rx.clone());

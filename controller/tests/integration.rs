@@ -17,3 +17,4 @@ mod resilience;
 mod secret_watch;
 mod soak;
 mod templates;
+mod web_page;

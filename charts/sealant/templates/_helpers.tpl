@@ -154,6 +154,9 @@ true
 {{- if $c.disableTemplates }}
 - "--disable-templates"
 {{- end -}}
+{{- if $c.disableWeb }}
+- "--disable-web"
+{{- end -}}
 {{- range .Values.controller.extraArgs }}
 - {{ . | quote }}
 {{- end -}}

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
 pub mod budget;
@@ -97,7 +96,10 @@ impl ApiState {
 }
 
 /// The API router.
-pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+///
+/// With `page`, the sealing page (`/`, `/index.html`, `/assets/...`, crate `sealant-web`) is
+/// served beside the API, inside the same deadline and metrics layers.
+pub fn router(state: ApiState, max_body_bytes: usize, page: bool) -> Router {
     let limited = Router::new()
         .route("/v1/verify", any(expensive::verify))
         .route("/v1/rotate", any(expensive::rotate))
@@ -106,13 +108,18 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
             expensive::admit,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes));
-    Router::new()
+    let api = Router::new()
         .route("/v1/cert.pem", get(cert_pem))
         .route("/v1/certs", get(certs))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .merge(limited)
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .merge(limited);
+    let api = if page {
+        api.merge(sealant_web::router())
+    } else {
+        api
+    };
+    api.layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -198,26 +205,15 @@ async fn cert_pem(State(state): State<ApiState>) -> Response {
 
 async fn certs(State(state): State<ApiState>) -> Response {
     let keys = state.keys.current();
-    let fmt = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-    let list: Vec<_> = keys
+    let entries = keys
         .keyring
         .iter()
         .enumerate()
-        .map(|(i, e)| {
-            let mut v = json!({
-                "keyId": e.key_id().as_str(),
-                "bits": e.key.bits(),
-                "newest": i == 0,
-            });
-            if let Some(c) = &e.cert {
-                v["notBefore"] = json!(fmt(c.not_before()));
-                v["notAfter"] = json!(fmt(c.not_after()));
-                v["subject"] = json!(c.subject());
-                v["serial"] = json!(c.serial());
-                v["certificate"] = json!(c.to_pem());
-            }
-            v
-        })
-        .collect();
-    Json(json!({ "certificates": list })).into_response()
+        .map(|(i, e)| sealant_web::CertEntry {
+            key_id: e.key_id().as_str(),
+            bits: e.key.bits(),
+            newest: i == 0,
+            cert: e.cert.as_ref(),
+        });
+    Json(sealant_web::certs_document(entries)).into_response()
 }
