@@ -17,4 +17,5 @@ mod oracle;
 mod seal;
 mod templates;
 mod unseal;
+mod web;
 mod workflows;

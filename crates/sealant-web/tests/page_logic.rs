@@ -473,3 +473,33 @@ fn base64_matches_the_cli() {
         assert!(js.is_string(), "JS accepted invalid base64 {text:?}");
     }
 }
+
+/// Mutated manifests and SealedSecrets (seeded; `SEALANT_WEB_FUZZ_SEED` repeats a run): the
+/// page's readers fail only with a field error, never with an unexpected exception.
+#[test]
+fn mutated_pastes_fail_only_with_field_errors() {
+    let seed: u64 = std::env::var("SEALANT_WEB_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+        })
+        % (1 << 32);
+    let sealed = rust_seal(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "b"},
+               "stringData": {"k": "v"}}),
+        None,
+        Format::Yaml,
+    );
+    let as_json = serde_json::to_string(&parse_documents(MANIFEST).unwrap()[0]).unwrap();
+    let result = &node(vec![json!({"op": "fuzz", "seed": seed, "count": 3000,
+                                   "base": [MANIFEST, as_json, sealed]})])[0];
+    assert_eq!(result["runs"], 3000, "{result}");
+    assert_eq!(
+        result["unexpected"],
+        json!([]),
+        "seed {seed} (rerun with SEALANT_WEB_FUZZ_SEED={seed})"
+    );
+}

@@ -4,6 +4,7 @@
 
 import { parseCertificate, pemToDer } from "../../assets/der.mjs";
 import {
+  InputError,
   checkRequest,
   mergeInto,
   readSealedSecret,
@@ -32,6 +33,61 @@ function request(r) {
     metadata: r.metadata || {},
     items: (r.items || []).map((item, i) => ({ id: i + 1, key: item.key, bytes: base64Decode(item.value) })),
   };
+}
+
+// A small seeded generator (mulberry32), so a failing run can be repeated.
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PIECES = ["&a ", "*a", "<<: *a", "!!binary ", "!!js/function ", "{", "}", "[", "]", ": ", "- ", "\n  ",
+  "\n", "'", '"', "#", "|", ">", "---\n", "...\n", "__proto__: {polluted: yes}\n", "constructor: ",
+  "? ", "%YAML 1.2\n", "\t", "\u0000", "\ufeff", "\ud800", "9e999", "0x", "~", "null", "data:", "kind: Secret\n"];
+
+/**
+ * Mutates the base inputs `count` times and reads each as a Secret manifest and as a
+ * SealedSecret: any failure other than an InputError (an exception the page would not show next
+ * to the field), or a polluted prototype, is reported.
+ */
+function fuzz(seed, count, base) {
+  const next = rng(seed);
+  const pick = (n) => Math.floor(next() * n);
+  const unexpected = [];
+  for (let i = 0; i < count; i++) {
+    let text = base[pick(base.length)];
+    for (let m = 1 + pick(4); m > 0; m--) {
+      const at = pick(text.length + 1);
+      switch (pick(4)) {
+        case 0:
+          text = text.slice(0, at) + PIECES[pick(PIECES.length)] + text.slice(at);
+          break;
+        case 1:
+          text = text.slice(0, at) + text.slice(at + 1 + pick(20));
+          break;
+        case 2:
+          text = text.slice(0, at) + text.slice(pick(text.length), at + pick(40)) + text.slice(at);
+          break;
+        default:
+          text = text.slice(0, at) + String.fromCharCode(pick(0x3000)) + text.slice(at);
+      }
+    }
+    for (const read of [readSecretManifest, readSealedSecret]) {
+      try {
+        read(text);
+      } catch (e) {
+        if (!(e instanceof InputError)) unexpected.push({ input: text, message: String(e && e.message) });
+      }
+    }
+    if ({}.polluted !== undefined) unexpected.push({ input: text, message: "Object.prototype polluted" });
+  }
+  return { runs: count, unexpected: unexpected.slice(0, 5) };
 }
 
 const render = (ss, format) => (format === "json" ? toJson(ss) : toYaml(ss));
@@ -91,6 +147,8 @@ async function run(c, key) {
           }
         }),
       };
+    case "fuzz":
+      return fuzz(c.seed, c.count, c.base);
     default:
       throw new Error(`unknown op ${c.op}`);
   }
