@@ -46,11 +46,24 @@
 //! - **Resources**: namespaces, secrets, configmaps, services, serviceaccounts, events (one
 //!   store, two views: core `v1` and `events.k8s.io/v1`, converted with Kubernetes' field
 //!   mapping, field selectors of either view included, see `events.rs`),
-//!   `coordination.k8s.io/v1` leases, `apiextensions.k8s.io/v1` CustomResourceDefinitions.
-//!   Creating a CRD immediately serves every served version of its resource (namespaced or
+//!   `coordination.k8s.io/v1` leases, `apiextensions.k8s.io/v1` CustomResourceDefinitions;
+//!   and, stored only (nothing runs), what installing a controller creates: `apps/v1`
+//!   deployments, `rbac.authorization.k8s.io/v1` roles, rolebindings, clusterroles and
+//!   clusterrolebindings, `policy/v1` poddisruptionbudgets, `networking.k8s.io/v1`
+//!   networkpolicies and ingresses. Creating a CRD immediately serves every served version of its resource (namespaced or
 //!   cluster), with a `status` subresource if the version declares one, lists it in discovery,
 //!   and sets the CRD's `NamesAccepted`/`Established` conditions. Deleting the CRD deletes its
 //!   objects.
+//! - **Users and RBAC**: every request is the administrator `kubernetes-admin`
+//!   (`system:masters`), who may impersonate (`kubectl --as`, `--as-group`); an impersonated
+//!   user's requests are authorized from the stored Roles, ClusterRoles and bindings with the
+//!   real server's 403 messages (`auth.rs`, `rbac.rs`; a new store holds the bootstrap
+//!   policy's `cluster-admin`, `system:discovery`, `system:basic-user` and
+//!   `system:public-info-viewer` roles and bindings). The review APIs answer from the same
+//!   evaluation: `SelfSubjectAccessReview` (`kubectl auth can-i`), `SelfSubjectRulesReview`
+//!   (`kubectl auth can-i --list`), `SubjectAccessReview`, `LocalSubjectAccessReview` and
+//!   `SelfSubjectReview` (`kubectl auth whoami`); see `reviews.rs`. Not evaluated:
+//!   aggregation rules, escalation checks on RBAC writes, real authentication of tokens.
 //! - **Schemas**: custom resources are pruned by their version's structural schema
 //!   (`x-kubernetes-preserve-unknown-fields`, `x-kubernetes-embedded-resource`, `metadata`
 //!   by ObjectMeta), stripped of `null`s the schema does not allow, and defaulted (missing
@@ -159,8 +172,8 @@
 //!
 //! # What is not implemented
 //!
-//! Admission (webhooks, quotas, built-in defaulting beyond the above), authentication and
-//! authorization, schema value validation (types, `required`, formats, CEL rules) of custom
+//! Admission (webhooks, quotas, built-in defaulting beyond the above), authentication of
+//! credentials (see Users and RBAC above), schema value validation (types, `required`, formats, CEL rules) of custom
 //! resources, CBOR bodies, protobuf for CRD objects and watches, YAML responses (JSON is sent
 //! instead), cluster IP allocation for Services, aggregated discovery, multiple CRD versions
 //! with conversion (all versions share one store), label value validation on objects,
@@ -178,6 +191,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod apply;
+mod auth;
 mod decode;
 mod errors;
 mod events;
@@ -189,7 +203,9 @@ mod openapi_v2;
 mod patch;
 mod protobuf;
 mod proxy;
+mod rbac;
 mod resources;
+mod reviews;
 mod routes;
 mod schema;
 mod secrets;
@@ -200,6 +216,7 @@ mod table;
 mod util;
 mod watch;
 
+pub use auth::ADMIN_USER;
 pub use errors::ApiError;
 pub use hooks::{Delay, Fault, Verb};
 

@@ -46,11 +46,20 @@ fn generator(v2: bool) -> SchemaGenerator {
 
 /// `(group, version, kind, definition name)` of the built-in kinds, generated into `g`.
 fn generate(g: &mut SchemaGenerator) -> Vec<(&'static str, &'static str, &'static str, String)> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    use k8s_openapi::api::authorization::v1::{
+        LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview,
+        SubjectAccessReview,
+    };
     use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::core::v1::{
         ConfigMap, Event, Namespace, Secret, Service, ServiceAccount,
     };
     use k8s_openapi::api::events::v1::Event as EventsEvent;
+    use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
         DeleteOptions, ListMeta, ObjectMeta, Patch, Status,
@@ -77,6 +86,69 @@ fn generate(g: &mut SchemaGenerator) -> Vec<(&'static str, &'static str, &'stati
         ("", "v1", "Event", add::<Event>(g)),
         ("events.k8s.io", "v1", "Event", add::<EventsEvent>(g)),
         ("coordination.k8s.io", "v1", "Lease", add::<Lease>(g)),
+        ("apps", "v1", "Deployment", add::<Deployment>(g)),
+        (
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            add::<PodDisruptionBudget>(g),
+        ),
+        (
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            add::<NetworkPolicy>(g),
+        ),
+        ("networking.k8s.io", "v1", "Ingress", add::<Ingress>(g)),
+        ("rbac.authorization.k8s.io", "v1", "Role", add::<Role>(g)),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            add::<ClusterRole>(g),
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            add::<RoleBinding>(g),
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            add::<ClusterRoleBinding>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            add::<SelfSubjectAccessReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            add::<SelfSubjectRulesReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+            add::<SubjectAccessReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+            add::<LocalSubjectAccessReview>(g),
+        ),
+        (
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            add::<SelfSubjectReview>(g),
+        ),
         (
             "apiextensions.k8s.io",
             "v1",
@@ -136,6 +208,11 @@ fn builtin() -> &'static Builtin {
             for (group, version, kind, name) in kinds {
                 if let Some(d) = defs.get_mut(&name) {
                     d["x-kubernetes-group-version-kind"] = gvk_ext(group, version, kind);
+                    // k8s-openapi's Rust field is not optional, but the published schema never
+                    // requires `metadata` (kubectl's validation would refuse a review without it).
+                    if let Some(required) = d.get_mut("required").and_then(Value::as_array_mut) {
+                        required.retain(|f| f != "metadata");
+                    }
                 }
                 let list = format!("{name}List");
                 defs.insert(
@@ -461,6 +538,16 @@ fn resource_paths(rt: &ResourceType, v2: bool, paths: &mut BTreeMap<String, Valu
         patch_types.push("application/strategic-merge-patch+json");
     }
     let n = rt.namespaced;
+    if rt.review {
+        let mut collection = json!({
+            "post": operation(rt, "post", op_id("create", rt, n, ""), Some((&def, json_types.clone())), &def, write_params(v2, false), v2),
+        });
+        if !common.is_empty() {
+            collection["parameters"] = Value::Array(common);
+        }
+        paths.insert(base, collection);
+        return;
+    }
     let mut collection = json!({
         "get": operation(rt, "list", op_id("list", rt, n, ""), None, &list_def, vec![], v2),
         "post": operation(rt, "post", op_id("create", rt, n, ""), Some((&def, json_types.clone())), &def, write_params(v2, false), v2),
@@ -526,7 +613,9 @@ fn assemble(
         } else {
             let (d, l) = definition_names(rt);
             roots.push(d);
-            roots.push(l);
+            if !rt.review {
+                roots.push(l);
+            }
         }
     }
     reachable(defs, roots, &mut out);

@@ -13,9 +13,12 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use k8s_pb::api::authentication::v1 as authentication;
+use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::coordination::v1 as coordination;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::api::events::v1 as events;
+use k8s_pb::api::rbac::v1 as rbac;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
@@ -34,6 +37,10 @@ trait Json: Sized {
     fn to_json(&self) -> Option<Value>;
     /// From a JSON value (`null` or absent fields never reach this).
     fn from_json(v: &Value, path: &str) -> Result<Self, String>;
+    /// As an element of a list, where a zero value is written out (`""` stays `""`).
+    fn item_json(&self) -> Value {
+        self.to_json().unwrap_or(Value::Null)
+    }
 }
 
 fn type_error(path: &str, want: &str) -> String {
@@ -43,6 +50,9 @@ fn type_error(path: &str, want: &str) -> String {
 impl Json for String {
     fn to_json(&self) -> Option<Value> {
         (!self.is_empty()).then(|| Value::String(self.clone()))
+    }
+    fn item_json(&self) -> Value {
+        Value::String(self.clone())
     }
     fn from_json(v: &Value, path: &str) -> Result<Self, String> {
         v.as_str()
@@ -91,13 +101,7 @@ impl<T: Json> Json for Option<T> {
 
 impl<T: Json> Json for Vec<T> {
     fn to_json(&self) -> Option<Value> {
-        (!self.is_empty()).then(|| {
-            Value::Array(
-                self.iter()
-                    .map(|x| x.to_json().unwrap_or(Value::Null))
-                    .collect(),
-            )
-        })
+        (!self.is_empty()).then(|| Value::Array(self.iter().map(Json::item_json).collect()))
     }
     fn from_json(v: &Value, path: &str) -> Result<Self, String> {
         let a = v.as_array().ok_or_else(|| type_error(path, "a list"))?;
@@ -153,6 +157,55 @@ impl Json for BTreeMap<String, Vec<u8>> {
             .collect()
     }
 }
+
+/// `map<string, ExtraValue>`: a list of strings per key in JSON.
+macro_rules! extra_map {
+    ($ty:ty) => {
+        impl Json for BTreeMap<String, $ty> {
+            fn to_json(&self) -> Option<Value> {
+                (!self.is_empty()).then(|| {
+                    Value::Object(
+                        self.iter()
+                            .map(|(k, v)| (k.clone(), json_strings(&v.items)))
+                            .collect(),
+                    )
+                })
+            }
+            fn from_json(v: &Value, path: &str) -> Result<Self, String> {
+                let m = v.as_object().ok_or_else(|| type_error(path, "a map"))?;
+                m.iter()
+                    .map(|(k, x)| {
+                        let items = Vec::<String>::from_json(x, &format!("{path}.{k}"))?;
+                        Ok((k.clone(), <$ty>::from_items(items)))
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+fn json_strings(items: &[String]) -> Value {
+    Value::Array(items.iter().map(|s| Value::String(s.clone())).collect())
+}
+
+trait FromItems {
+    fn from_items(items: Vec<String>) -> Self;
+}
+
+impl FromItems for authorization::ExtraValue {
+    fn from_items(items: Vec<String>) -> Self {
+        authorization::ExtraValue { items }
+    }
+}
+
+impl FromItems for authentication::ExtraValue {
+    fn from_items(items: Vec<String>) -> Self {
+        authentication::ExtraValue { items }
+    }
+}
+
+extra_map!(authorization::ExtraValue);
+extra_map!(authentication::ExtraValue);
 
 fn time_to_json(seconds: Option<i64>, nanos: Option<i32>, micro: bool) -> Option<Value> {
     let (s, n) = (seconds.unwrap_or(0), nanos.unwrap_or(0));
@@ -404,6 +457,60 @@ message!(coordination::LeaseSpec {
     lease_transitions(keep) => "leaseTransitions", strategy => "strategy",
     preferred_holder => "preferredHolder",
 });
+message!(meta::LabelSelector { match_labels => "matchLabels", match_expressions => "matchExpressions" });
+message!(meta::LabelSelectorRequirement { key => "key", operator => "operator", values => "values" });
+message!(meta::FieldSelectorRequirement { key => "key", operator => "operator", values => "values" });
+message!(rbac::PolicyRule {
+    verbs => "verbs", api_groups => "apiGroups", resources => "resources",
+    resource_names => "resourceNames", non_resource_ur_ls => "nonResourceURLs",
+});
+message!(rbac::Subject { kind => "kind", api_group => "apiGroup", name => "name", namespace => "namespace" });
+message!(rbac::RoleRef { api_group => "apiGroup", kind => "kind", name => "name" });
+message!(rbac::AggregationRule { cluster_role_selectors => "clusterRoleSelectors" });
+message!(rbac::Role { metadata => "metadata", rules => "rules" });
+message!(rbac::ClusterRole { metadata => "metadata", rules => "rules", aggregation_rule => "aggregationRule" });
+message!(rbac::RoleBinding { metadata => "metadata", subjects => "subjects", role_ref => "roleRef" });
+message!(rbac::ClusterRoleBinding { metadata => "metadata", subjects => "subjects", role_ref => "roleRef" });
+message!(rbac::RoleList { metadata => "metadata", items => "items" });
+message!(rbac::ClusterRoleList { metadata => "metadata", items => "items" });
+message!(rbac::RoleBindingList { metadata => "metadata", items => "items" });
+message!(rbac::ClusterRoleBindingList { metadata => "metadata", items => "items" });
+message!(authorization::ResourceAttributes {
+    namespace => "namespace", verb => "verb", group => "group", version => "version",
+    resource => "resource", subresource => "subresource", name => "name",
+    field_selector => "fieldSelector", label_selector => "labelSelector",
+});
+message!(authorization::FieldSelectorAttributes { raw_selector => "rawSelector", requirements => "requirements" });
+message!(authorization::LabelSelectorAttributes { raw_selector => "rawSelector", requirements => "requirements" });
+message!(authorization::NonResourceAttributes { path => "path", verb => "verb" });
+message!(authorization::SelfSubjectAccessReviewSpec {
+    resource_attributes => "resourceAttributes", non_resource_attributes => "nonResourceAttributes",
+});
+message!(authorization::SubjectAccessReviewSpec {
+    resource_attributes => "resourceAttributes", non_resource_attributes => "nonResourceAttributes",
+    user => "user", groups => "groups", extra => "extra", uid => "uid",
+});
+message!(authorization::SubjectAccessReviewStatus {
+    allowed(keep) => "allowed", denied => "denied", reason => "reason",
+    evaluation_error => "evaluationError",
+});
+message!(authorization::SelfSubjectRulesReviewSpec { namespace => "namespace" });
+message!(authorization::ResourceRule {
+    verbs => "verbs", api_groups => "apiGroups", resources => "resources",
+    resource_names => "resourceNames",
+});
+message!(authorization::NonResourceRule { verbs => "verbs", non_resource_ur_ls => "nonResourceURLs" });
+message!(authorization::SubjectRulesReviewStatus {
+    resource_rules => "resourceRules", non_resource_rules => "nonResourceRules",
+    incomplete(keep) => "incomplete", evaluation_error => "evaluationError",
+});
+message!(authorization::SelfSubjectAccessReview { metadata => "metadata", spec => "spec", status => "status" });
+message!(authorization::SubjectAccessReview { metadata => "metadata", spec => "spec", status => "status" });
+message!(authorization::LocalSubjectAccessReview { metadata => "metadata", spec => "spec", status => "status" });
+message!(authorization::SelfSubjectRulesReview { metadata => "metadata", spec => "spec", status => "status" });
+message!(authentication::UserInfo { username => "username", uid => "uid", groups => "groups", extra => "extra" });
+message!(authentication::SelfSubjectReviewStatus { user_info => "userInfo" });
+message!(authentication::SelfSubjectReview { metadata => "metadata", status => "status" });
 message!(core::SecretList { metadata => "metadata", items => "items" });
 message!(core::ConfigMapList { metadata => "metadata", items => "items" });
 message!(core::NamespaceList { metadata => "metadata", items => "items" });
@@ -443,6 +550,37 @@ macro_rules! by_kind {
             ("events.k8s.io", "EventList") => Some($f::<events::EventList>($arg)),
             ("coordination.k8s.io", "Lease") => Some($f::<coordination::Lease>($arg)),
             ("coordination.k8s.io", "LeaseList") => Some($f::<coordination::LeaseList>($arg)),
+            ("rbac.authorization.k8s.io", "Role") => Some($f::<rbac::Role>($arg)),
+            ("rbac.authorization.k8s.io", "RoleList") => Some($f::<rbac::RoleList>($arg)),
+            ("rbac.authorization.k8s.io", "ClusterRole") => Some($f::<rbac::ClusterRole>($arg)),
+            ("rbac.authorization.k8s.io", "ClusterRoleList") => {
+                Some($f::<rbac::ClusterRoleList>($arg))
+            }
+            ("rbac.authorization.k8s.io", "RoleBinding") => Some($f::<rbac::RoleBinding>($arg)),
+            ("rbac.authorization.k8s.io", "RoleBindingList") => {
+                Some($f::<rbac::RoleBindingList>($arg))
+            }
+            ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+                Some($f::<rbac::ClusterRoleBinding>($arg))
+            }
+            ("rbac.authorization.k8s.io", "ClusterRoleBindingList") => {
+                Some($f::<rbac::ClusterRoleBindingList>($arg))
+            }
+            ("authorization.k8s.io", "SelfSubjectAccessReview") => {
+                Some($f::<authorization::SelfSubjectAccessReview>($arg))
+            }
+            ("authorization.k8s.io", "SelfSubjectRulesReview") => {
+                Some($f::<authorization::SelfSubjectRulesReview>($arg))
+            }
+            ("authorization.k8s.io", "SubjectAccessReview") => {
+                Some($f::<authorization::SubjectAccessReview>($arg))
+            }
+            ("authorization.k8s.io", "LocalSubjectAccessReview") => {
+                Some($f::<authorization::LocalSubjectAccessReview>($arg))
+            }
+            ("authentication.k8s.io", "SelfSubjectReview") => {
+                Some($f::<authentication::SelfSubjectReview>($arg))
+            }
             _ => None,
         }
     };
@@ -565,6 +703,59 @@ mod tests {
         .unwrap();
         assert_eq!(back["items"], list["items"]);
         assert_eq!(back["metadata"], list["metadata"]);
+    }
+
+    /// What `kubectl auth can-i get secrets -n kube-system` sent (kubectl 1.33).
+    const KUBECTL_SSAR: &[u8] = b"k8s\x00\x0a\x32\x0a\x17authorization.k8s.io/v1\x12\x17SelfSubjectAccessReview\x12\x43\x0a\x10\x0a\x00\x12\x00\x1a\x00\x22\x00\x2a\x00\x32\x008\x00B\x00\x12\x25\x0a\x23\x0a\x0bkube-system\x12\x03get\x1a\x00\x22\x00\x2a\x07secrets2\x00\x3a\x00\x1a\x08\x08\x00\x12\x00\x1a\x00\x20\x00\x1a\x00\x22\x00";
+
+    #[test]
+    fn decodes_kubectl_reviews_and_rbac_lists_of_empty_strings() {
+        let v = decode(
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            KUBECTL_SSAR,
+        )
+        .unwrap();
+        assert_eq!(
+            v["spec"],
+            json!({"resourceAttributes": {"namespace": "kube-system", "verb": "get", "resource": "secrets"}})
+        );
+        // The core group is "" and must stay "" inside a list (not null).
+        let role = json!({
+            "metadata": {"name": "system:r"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["a", ""]}],
+        });
+        let back = decode(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            &encode(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                "rbac.authorization.k8s.io",
+                &role,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back["rules"], role["rules"]);
+        let review = json!({
+            "spec": {"user": "u", "groups": ["g"], "extra": {"scopes": ["a", "b"]}},
+            "status": {"allowed": false, "reason": "r"},
+        });
+        let back = decode(
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            &encode(
+                "authorization.k8s.io/v1",
+                "SubjectAccessReview",
+                "authorization.k8s.io",
+                &review,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back["spec"], review["spec"]);
+        assert_eq!(back["status"], review["status"]);
     }
 
     #[test]

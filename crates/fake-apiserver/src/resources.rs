@@ -46,6 +46,9 @@ pub struct ResourceType {
     pub structural: Option<Arc<Schema>>,
     /// A CRD version's `additionalPrinterColumns` (`kubectl get` tables).
     pub columns: Arc<Vec<Value>>,
+    /// A review (`authorization.k8s.io`, `authentication.k8s.io`): only `create` is served,
+    /// nothing is stored, the answer is computed (see [`crate::reviews`]).
+    pub review: bool,
 }
 
 impl ResourceType {
@@ -95,6 +98,15 @@ impl ResourceType {
             schema: None,
             structural: None,
             columns: Arc::default(),
+            review: false,
+        }
+    }
+
+    /// A create-only review resource (cluster-scoped unless `namespaced`).
+    pub fn review(group: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
+        ResourceType {
+            review: true,
+            ..Self::builtin(group, "v1", plural, kind, namespaced, false, &[])
         }
     }
 }
@@ -109,6 +121,9 @@ impl Registry {
     /// The built-in resources.
     pub fn builtin() -> Self {
         let mut r = Registry::default();
+        for t in crate::reviews::resource_types() {
+            r.insert(t);
+        }
         for t in [
             ResourceType::builtin("", "v1", "namespaces", "Namespace", false, true, &["ns"]),
             ResourceType::builtin("", "v1", "secrets", "Secret", true, false, &[]),
@@ -150,6 +165,79 @@ impl Registry {
                 false,
                 true,
                 &["crd", "crds"],
+            ),
+            // What an install of a controller consists of (stored, not acted on: no pods).
+            ResourceType::builtin(
+                "apps",
+                "v1",
+                "deployments",
+                "Deployment",
+                true,
+                true,
+                &["deploy"],
+            ),
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "roles",
+                "Role",
+                true,
+                false,
+                &[],
+            ),
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "rolebindings",
+                "RoleBinding",
+                true,
+                false,
+                &[],
+            ),
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterroles",
+                "ClusterRole",
+                false,
+                false,
+                &[],
+            ),
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterrolebindings",
+                "ClusterRoleBinding",
+                false,
+                false,
+                &[],
+            ),
+            ResourceType::builtin(
+                "policy",
+                "v1",
+                "poddisruptionbudgets",
+                "PodDisruptionBudget",
+                true,
+                true,
+                &["pdb"],
+            ),
+            ResourceType::builtin(
+                "networking.k8s.io",
+                "v1",
+                "networkpolicies",
+                "NetworkPolicy",
+                true,
+                false,
+                &["netpol"],
+            ),
+            ResourceType::builtin(
+                "networking.k8s.io",
+                "v1",
+                "ingresses",
+                "Ingress",
+                true,
+                true,
+                &["ing"],
             ),
         ] {
             r.insert(t);
@@ -245,12 +333,26 @@ impl Registry {
             if g != group || v != version {
                 continue;
             }
+            let verbs = if t.review {
+                json!(["create"])
+            } else {
+                json!([
+                    "create",
+                    "delete",
+                    "deletecollection",
+                    "get",
+                    "list",
+                    "patch",
+                    "update",
+                    "watch"
+                ])
+            };
             resources.push(json!({
                 "name": t.plural,
                 "singularName": t.singular,
                 "namespaced": t.namespaced,
                 "kind": t.kind,
-                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                "verbs": verbs,
                 "shortNames": t.short_names,
             }));
             if t.status {
@@ -388,6 +490,7 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceType>, String> {
             structural: schema.as_ref().map(|s| Arc::new(Schema::structural(s))),
             schema: schema.map(Arc::new),
             columns: Arc::new(columns),
+            review: false,
         });
     }
     Ok(out)

@@ -11,15 +11,19 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::apply::{self, ApplyReq};
+use crate::auth::{self, UserInfo};
 use crate::decode::{self, Directive, FieldCheck, Source};
 use crate::errors::{ApiError, ApiResult, json_response};
 use crate::hooks::{Delay, Fault, Verb};
 use crate::media::{self, Body, Out};
 use crate::patch;
+use crate::rbac::{self, Attributes};
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector, Selector};
 use crate::store::{DeleteOpts, Mode, Obj, Served, WriteCtx};
-use crate::{Shared, events, openapi, openapi_v2, protobuf, secrets, strict, table, util, watch};
+use crate::{
+    Shared, events, openapi, openapi_v2, protobuf, reviews, secrets, strict, table, util, watch,
+};
 
 const MAX_BODY: usize = 32 * 1024 * 1024;
 
@@ -76,8 +80,16 @@ async fn route(
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    if let ["fake", rest @ ..] = segs {
+        return admin(shared, method, rest, &body);
+    }
+    let user = auth::authenticate(&shared.state(), headers)?;
+    let resource_request = matches!(segs, ["api", _, _, ..] | ["apis", _, _, _, ..]);
+    if !resource_request {
+        let verb = method.as_str().to_ascii_lowercase();
+        authorize(shared, &user, &Attributes::non_resource(&verb, path))?;
+    }
     match segs {
-        ["fake", rest @ ..] => return admin(shared, method, rest, &body),
         ["version"] => {
             return Ok(ok(&json!({
                 "major": "1", "minor": "33", "gitVersion": "v1.33.0-fake",
@@ -169,7 +181,40 @@ async fn route(
         let (Some(ns), Some(name)) = (&ns, &name) else {
             return Err(ApiError::no_route());
         };
+        let verb = match *method {
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE => "delete",
+            _ => "get",
+        };
+        let mut attrs = Attributes::resource(verb, ns, "", "services", name);
+        attrs.subresource = "proxy".into();
+        authorize(shared, &user, &attrs)?;
         return proxy(shared, method, path, ns, name, raw_query, headers, body).await;
+    }
+    if rt.review {
+        if *method != Method::POST || name.is_some() || sub.is_some() {
+            return Err(ApiError::method_not_allowed());
+        }
+        let ns = ns.unwrap_or_default();
+        let mut attrs = Attributes::resource("create", &ns, group, &rt.plural, "");
+        attrs.version = version.to_string();
+        authorize(shared, &user, &attrs)?;
+        let (obj, _) = read_body(&rt, headers, &body)?;
+        let answer = reviews::answer(&shared.state(), &rt, &user, &ns, obj)?;
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let fmt = media::response(&rt, accept)?;
+        return Ok(media::respond(
+            StatusCode::CREATED,
+            fmt,
+            &rt,
+            &rt.kind,
+            &answer,
+        ));
     }
     if tail > 0 {
         return Err(ApiError::no_route());
@@ -199,6 +244,20 @@ async fn route(
     };
     if status && !matches!(verb, Verb::Get | Verb::Update | Verb::Patch) {
         return Err(ApiError::method_not_allowed());
+    }
+    {
+        let mut attrs = Attributes::resource(
+            verb.as_str(),
+            ns.as_deref().unwrap_or(""),
+            group,
+            &rt.plural,
+            name.as_deref().unwrap_or(""),
+        );
+        attrs.version = version.to_string();
+        if status {
+            attrs.subresource = "status".into();
+        }
+        authorize(shared, &user, &attrs)?;
     }
     let counted = if status {
         format!("{}/status", rt.plural)
@@ -455,6 +514,19 @@ async fn route(
         }
     };
     resp.map(|r| with_warnings(r, &ctx.check))
+}
+
+/// 403 unless `user` may make the request (the administrator always may).
+fn authorize(shared: &Arc<Shared>, user: &UserInfo, attrs: &Attributes) -> ApiResult<()> {
+    if user.is_privileged() {
+        return Ok(());
+    }
+    let decision = rbac::authorize(&shared.state(), user, attrs);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(auth::forbidden(user, attrs, &decision.reason))
+    }
 }
 
 /// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{api/v1|apis/G/V}`.

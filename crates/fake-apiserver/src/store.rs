@@ -331,7 +331,8 @@ fn has_finalizers(obj: &Value) -> bool {
 }
 
 impl State {
-    /// A store with `default`, `kube-system` and `kube-public` namespaces.
+    /// A store with `default`, `kube-system` and `kube-public` namespaces and the bootstrap
+    /// RBAC policy ([`crate::rbac::bootstrap_policy`]).
     pub fn new(history_limit: usize) -> Self {
         let mut s = State {
             registry: Registry::builtin(),
@@ -357,6 +358,20 @@ impl State {
                 };
                 // Cannot fail: fixed, valid input.
                 let _ = s.create(&ctx, json!({"metadata": {"name": ns}}));
+            }
+        }
+        for (plural, obj) in crate::rbac::bootstrap_policy() {
+            if let Some(rt) = s.registry.get(crate::rbac::GROUP, "v1", plural).cloned() {
+                let ctx = WriteCtx {
+                    rt,
+                    ns: String::new(),
+                    manager: "kube-apiserver".into(),
+                    dry_run: false,
+                    status: false,
+                    check: FieldCheck::default(),
+                };
+                // Cannot fail: fixed, valid input.
+                let _ = s.create(&ctx, obj);
             }
         }
         s
@@ -687,9 +702,13 @@ impl State {
             }
             _ => {}
         }
+        let checked = if rt.group == crate::rbac::GROUP {
+            util::validate_path_segment_name(name)
+        } else {
+            util::validate_name(name, rt.plural == "namespaces" && rt.group.is_empty())
+        };
         if old.is_none()
-            && let Err(cause) =
-                util::validate_name(name, rt.plural == "namespaces" && rt.group.is_empty())
+            && let Err(cause) = checked
         {
             return Err(ApiError::invalid(&rt.group, &rt.kind, name, &cause));
         }

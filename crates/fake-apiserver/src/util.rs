@@ -155,6 +155,21 @@ pub fn validate_name(name: &str, dns_label: bool) -> Result<(), String> {
     ))
 }
 
+/// Validates the name of an object whose names are path segments (RBAC roles and bindings:
+/// `system:discovery` is valid); `Err(cause)` as in [`validate_name`].
+pub fn validate_path_segment_name(name: &str) -> Result<(), String> {
+    let cause = if name.is_empty() {
+        return Err("metadata.name: Required value: name or generateName is required".into());
+    } else if name == "." || name == ".." {
+        format!("may not be '{name}'")
+    } else if let Some(bad) = ["/", "%"].iter().find(|c| name.contains(**c)) {
+        format!("may not contain '{bad}'")
+    } else {
+        return Ok(());
+    };
+    Err(format!("metadata.name: Invalid value: \"{name}\": {cause}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +181,9 @@ mod tests {
         assert!(validate_name("a.b", true).is_err());
         assert!(validate_name("-a", false).is_err());
         assert!(validate_name("", false).is_err());
+        assert!(validate_path_segment_name("system:basic-user").is_ok());
+        assert!(validate_path_segment_name("a/b").is_err());
+        assert!(validate_path_segment_name("..").is_err());
         let u = uuid();
         assert_eq!(u.len(), 36);
         assert_ne!(u, uuid());

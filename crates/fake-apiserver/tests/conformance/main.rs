@@ -17,6 +17,7 @@ mod lifecycle;
 mod openapi;
 mod patch;
 mod protobuf;
+mod rbac;
 mod secrets;
 mod structural;
 mod watch;
