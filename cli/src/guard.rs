@@ -98,12 +98,29 @@ pub fn run(args: &GuardArgs) -> Result<()> {
     report.finish()
 }
 
+/// A plaintext Secret found in files, for `sealant audit`: `file:line` and what (never a
+/// value).
+pub struct PlainFinding {
+    pub location: String,
+    pub what: String,
+}
+
+/// The plaintext findings in files and directories of the working tree, unprinted.
+pub fn plaintext(paths: &[PathBuf]) -> Result<Vec<PlainFinding>> {
+    let mut report = Report::default();
+    for path in paths {
+        scan_path(path, true, &mut report)?;
+    }
+    Ok(report.entries)
+}
+
 #[derive(Default)]
 struct Report {
     files: usize,
     found: usize,
     sources_found: usize,
     out: String,
+    entries: Vec<PlainFinding>,
 }
 
 impl Report {
@@ -170,6 +187,10 @@ impl Report {
 
     fn add(&mut self, name: &str, f: &Finding) {
         self.found += 1;
+        self.entries.push(PlainFinding {
+            location: format!("{name}:{}", f.line),
+            what: format!("{} (keys: {})", f.what, f.keys.join(", ")),
+        });
         self.out.push_str(&format!(
             "{name}:{}: {} (keys: {})\n",
             f.line,

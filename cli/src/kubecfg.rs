@@ -17,6 +17,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Responses larger than this (4 MiB) are refused.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// API server answers (lists of Secrets, for `audit`) larger than this (64 MiB) are refused.
+pub const MAX_API_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How long rate-limited (429) requests are retried in total.
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
 
@@ -251,12 +253,45 @@ impl Cluster {
     /// `Retry-After` (at most [`MAX_RATE_LIMIT_WAIT`] in total).
     pub fn call(&self, method: &str, endpoint: &str, body: Option<&[u8]>) -> Result<Answer> {
         let path = self.proxy_path(endpoint)?;
+        self.send(
+            method,
+            &path,
+            endpoint,
+            "application/x-pem-file, */*",
+            body,
+            MAX_RESPONSE_BYTES,
+        )
+    }
+
+    /// One request to the API server itself (`path` with its query, e.g.
+    /// `/api/v1/namespaces/x/secrets?limit=50`), JSON both ways; answers up to
+    /// [`MAX_API_RESPONSE_BYTES`].
+    pub fn api(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Answer> {
+        self.send(
+            method,
+            path,
+            path,
+            "application/json",
+            body,
+            MAX_API_RESPONSE_BYTES,
+        )
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        endpoint: &str,
+        accept: &str,
+        body: Option<&[u8]>,
+        max_bytes: usize,
+    ) -> Result<Answer> {
         let started = Instant::now();
         loop {
             let mut req = http::Request::builder()
                 .method(method)
-                .uri(&path)
-                .header(http::header::ACCEPT, "application/x-pem-file, */*");
+                .uri(path)
+                .header(http::header::ACCEPT, accept);
             if body.is_some() {
                 req = req.header(http::header::CONTENT_TYPE, "application/json");
             }
@@ -267,7 +302,7 @@ impl Cluster {
             let fut = async move {
                 let resp = client.send(req).await?;
                 let (parts, body) = resp.into_parts();
-                let limited = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES);
+                let limited = http_body_util::Limited::new(body, max_bytes);
                 let bytes = limited.collect().await.map_err(|e| {
                     kube::Error::Service(format!("reading the response: {e}").into())
                 })?;

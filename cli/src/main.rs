@@ -7,6 +7,7 @@
 //! (certificates from files, URLs and the controller), `yamledit` (in-place edits that keep
 //! comments), `bulk` and `progress` (work on every core, progress bars).
 
+mod audit;
 mod bulk;
 mod cert;
 mod certsrc;
@@ -69,6 +70,7 @@ const USAGE_GUARD: &str =
     "sealant guard [--staged] [PATH]...\n       sealant guard install [--force]";
 const USAGE_VERIFY: &str =
     "sealant verify [OPTIONS] [--cert <PATH|URL>... | --key <FILE>...] <PATH>...";
+const USAGE_AUDIT: &str = "sealant audit [OPTIONS] [-o table|json] [PATH]...";
 const USAGE_RESEAL: &str =
     "sealant reseal [OPTIONS] [--dry-run] [--key <FILE>... --cert <PATH|URL>] <PATH>...";
 
@@ -121,6 +123,10 @@ enum Command {
     /// Inspect sealing certificates.
     #[command(subcommand, after_help = cert::EXAMPLES)]
     Cert(cert::CertCommand),
+    /// Audit a cluster (read-only) or files: SealedSecrets not Ready, keys and what they
+    /// sealed, Secrets no SealedSecret made, who can read the sealing keys; plaintext in files.
+    #[command(after_help = audit::EXAMPLES, override_usage = USAGE_AUDIT)]
+    Audit(audit::AuditArgs),
     /// Encryption at rest of Secrets in etcd (self-managed clusters): generate, rotate and
     /// validate the API server's EncryptionConfiguration.
     #[command(subcommand, name = "encryption-config", after_help = encryption_config::EXAMPLES)]
@@ -174,6 +180,7 @@ fn run(command: Command) -> anyhow::Result<bool> {
         Command::Reseal(args) => args.plan().and_then(|plan| reseal::run(&plan)),
         Command::Keys(cmd) => done(keys::run(&cmd)),
         Command::Cert(cmd) => done(cert::run(&cmd)),
+        Command::Audit(args) => args.plan().and_then(|plan| audit::run(&plan)),
         Command::EncryptionConfig(cmd) => done(encryption_config::run(&cmd)),
         Command::Web(args) => done(args.plan().and_then(web::run)),
         Command::Completions(args) => done(completions::run(&args)),

@@ -6,6 +6,7 @@ mod common;
 #[path = "common/cluster.rs"]
 mod support;
 
+mod audit;
 mod cli;
 mod cluster;
 mod encryption_config;
