@@ -262,6 +262,13 @@ fn main() {
         );
     }
     println!(
+        "Inline sizes: a cache entry {} bytes (of which ObjectMeta, mostly empty fields, {}); a \
+         store key (ObjectRef) {}.",
+        std::mem::size_of::<CachedSealedSecret>(),
+        std::mem::size_of::<ObjectMeta>(),
+        std::mem::size_of::<reflector::ObjectRef<CachedSealedSecret>>(),
+    );
+    println!(
         "Unrelated Secrets: not listed or watched (the Secret watch selects {LABEL_UNSEALED}=true \
          on the API server), so none of these structures holds anything for them."
     );
