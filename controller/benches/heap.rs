@@ -106,7 +106,7 @@ fn sealed_secrets(n: usize, values: usize) -> Vec<SealedSecret> {
                  "fieldsV1": {"f:status": {"f:conditions": {}, "f:observedGeneration": {}}}}
             ]);
             ss = serde_json::from_value(v).unwrap();
-            ss.status = Some(desired(None, Some(1), &Outcome::Ready, &at));
+            ss.status = Some(desired(None, Some(1), &Outcome::Ready, &[], &at));
             ss
         })
         .collect()

@@ -119,8 +119,13 @@ impl CachedStatus {
         match self {
             CachedStatus::Ready(generation, times) => {
                 let [u0, t0, u1, t1] = times;
-                let mut s =
-                    crate::status::desired(None, *generation, &crate::status::Outcome::Ready, u0);
+                let mut s = crate::status::desired(
+                    None,
+                    *generation,
+                    &crate::status::Outcome::Ready,
+                    &[],
+                    u0,
+                );
                 for (c, (u, t)) in s.conditions.iter_mut().zip([(u0, t0), (u1, t1)]) {
                     c.last_update_time = Some(u.clone());
                     c.last_transition_time = Some(t.clone());
@@ -303,8 +308,8 @@ mod tests {
     /// by its times and given back field for field.
     #[test]
     fn a_ready_status_is_kept_by_its_times_and_given_back_exactly() {
-        let first = desired(None, Some(2), &Outcome::Ready, &t(10));
-        let status = desired(Some(&first), Some(3), &Outcome::Ready, &t(20));
+        let first = desired(None, Some(2), &Outcome::Ready, &[], &t(10));
+        let status = desired(Some(&first), Some(3), &Outcome::Ready, &[], &t(20));
         let ss = object(&[("k", "AAEC")], Some(status.clone()));
         let c = CachedSealedSecret::new(&ss, true);
         assert!(
@@ -317,7 +322,7 @@ mod tests {
     }
 
     /// Any other status (a failure, a success written by another controller with other words,
-    /// the CRD's default) is kept as JSON and given back exactly.
+    /// one with a compromised key, the CRD's default) is kept as JSON and given back exactly.
     #[test]
     fn any_other_status_is_given_back_exactly() {
         let stalled = desired(
@@ -327,17 +332,20 @@ mod tests {
                 reason: "NoKeyMatches".into(),
                 message: "m".into(),
             },
+            &[],
             &t(5),
         );
-        let mut other_words = desired(None, Some(3), &Outcome::Ready, &t(5));
+        let mut other_words = desired(None, Some(3), &Outcome::Ready, &[], &t(5));
         other_words.conditions[0].message = Some("unsealed by someone else".into());
-        let mut no_times = desired(None, Some(3), &Outcome::Ready, &t(5));
+        let mut no_times = desired(None, Some(3), &Outcome::Ready, &[], &t(5));
         no_times.conditions[1].last_update_time = None;
         let defaulted = SealedSecretStatus {
             conditions: Vec::new(),
             observed_generation: Some(-1),
         };
-        for status in [stalled, other_words, no_times, defaulted] {
+        // Ready, but a compromised key opened it: the warning is in the messages.
+        let compromised = desired(None, Some(3), &Outcome::Ready, &["k1".to_owned()], &t(5));
+        for status in [stalled, other_words, no_times, defaulted, compromised] {
             let ss = object(&[("k", "AAEC")], Some(status.clone()));
             let c = CachedSealedSecret::new(&ss, true);
             assert!(
