@@ -428,6 +428,116 @@ fn audit_of_files_lists_keys_by_id_and_plaintext() {
         .get_output()
         .clone();
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains(cert.key_id().as_str()), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(cert.key_id().as_str()) && l.contains("apps/db.yaml: prod/api")),
+        "{table}"
+    );
     assert!(table.contains("Findings: 0 error(s)"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_without_review_rights_checks_the_auditors_own_access() {
+    let server = fake_apiserver::FakeApiServer::start().await.unwrap();
+    let dir = Workdir::new();
+    let admin = dir.path("admin.kubeconfig");
+    server.write_kubeconfig(&admin).unwrap();
+    // The same cluster as user alice (kubeconfig `as:`, impersonation).
+    let alice = dir.write(
+        "alice.kubeconfig",
+        server.kubeconfig_yaml().replace(
+            "    token: fake-token\n",
+            "    token: fake-token\n    as: alice\n",
+        ),
+    );
+    let home = dir.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let k = |args: &[&str]| kubectl(&home, &admin, args, None);
+    kubectl(
+        &home,
+        &admin,
+        &["apply", "-f", "-"],
+        Some(&sealant_api::crd_yaml()),
+    );
+    k(&[
+        "create",
+        "role",
+        "key-reader",
+        "-n",
+        "kube-system",
+        "--verb=get,list",
+        "--resource=secrets",
+    ]);
+    k(&[
+        "create",
+        "rolebinding",
+        "alice-reads-keys",
+        "-n",
+        "kube-system",
+        "--role=key-reader",
+        "--user=alice",
+    ]);
+
+    let kc = alice.display().to_string();
+    let audit = |home: std::path::PathBuf, kc: String| async move {
+        let out = support::run(
+            &home,
+            &["audit", "--kubeconfig", &kc, "-o", "json"],
+            None,
+            "s3cret-",
+        )
+        .await;
+        serde_json::from_str::<Value>(&out.stdout).unwrap()
+    };
+    let report = audit(home.clone(), kc.clone()).await;
+    let refused = finding(&report, "rbac", "kube-system/");
+    assert_eq!(refused["level"], "warning", "{report:#}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("SubjectAccessReview was refused"),
+        "{report:#}"
+    );
+    let own: Vec<&Value> = findings(&report, "rbac")
+        .into_iter()
+        .filter(|f| {
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("you may read the Secrets in kube-system")
+        })
+        .collect();
+    assert_eq!(own.len(), 1, "{report:#}");
+    // Listing SealedSecrets is forbidden for alice: said, not hidden.
+    assert!(
+        findings(&report, "access")[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list SealedSecrets"),
+        "{report:#}"
+    );
+
+    k(&[
+        "delete",
+        "rolebinding",
+        "alice-reads-keys",
+        "-n",
+        "kube-system",
+    ]);
+    let report = audit(home.clone(), kc.clone()).await;
+    assert!(
+        findings(&report, "rbac")
+            .iter()
+            .all(|f| !f["message"].as_str().unwrap().contains("you may read")),
+        "{report:#}"
+    );
+    assert!(
+        findings(&report, "keys")[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list the sealing key Secrets"),
+        "{report:#}"
+    );
 }

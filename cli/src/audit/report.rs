@@ -192,9 +192,9 @@ impl Report {
             let rows: Vec<Vec<String>> = self
                 .key_usage
                 .iter()
-                .map(|u| vec![u.key_id.clone(), u.count.to_string()])
+                .map(|u| vec![u.key_id.clone(), u.count.to_string(), shortened(&u.objects)])
                 .collect();
-            table(&mut out, &["KEY ID", "SEALEDSECRETS"], &rows);
+            table(&mut out, &["KEY ID", "SEALEDSECRETS", "OBJECTS"], &rows);
             out.push('\n');
         }
         let (e, w, i) = (
@@ -224,6 +224,25 @@ impl Report {
         }
         out
     }
+}
+
+/// The first few objects of a list, and how many more (`-o json` lists them all).
+fn shortened(objects: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = objects
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if objects.len() > SHOWN {
+        let _ = write!(
+            text,
+            " … and {} more (-o json lists all)",
+            objects.len() - SHOWN
+        );
+    }
+    text
 }
 
 /// Columns padded to their widest cell (the last column is not padded).
@@ -275,5 +294,10 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("error    not-ready  a/y"), "{table}");
+        let many: Vec<String> = (0..7).map(|i| format!("ns/o{i}")).collect();
+        assert_eq!(
+            shortened(&many),
+            "ns/o0, ns/o1, ns/o2, ns/o3, ns/o4 … and 2 more (-o json lists all)"
+        );
     }
 }
