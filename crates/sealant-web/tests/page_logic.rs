@@ -478,15 +478,7 @@ fn base64_matches_the_cli() {
 /// page's readers fail only with a field error, never with an unexpected exception.
 #[test]
 fn mutated_pastes_fail_only_with_field_errors() {
-    let seed: u64 = std::env::var("SEALANT_WEB_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_secs())
-        })
-        % (1 << 32);
+    let seed = fuzz_seed() % (1 << 32);
     let sealed = rust_seal(
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "b"},
                "stringData": {"k": "v"}}),
@@ -502,4 +494,215 @@ fn mutated_pastes_fail_only_with_field_errors() {
         json!([]),
         "seed {seed} (rerun with SEALANT_WEB_FUZZ_SEED={seed})"
     );
+}
+
+/// Label and annotation values YAML and JSON printers must quote or escape (booleans, numbers,
+/// nulls, indicators, line breaks, Unicode separators, HTML characters): the page prints each
+/// exactly as the CLI does.
+#[test]
+fn awkward_strings_print_like_the_cli() {
+    let values = [
+        "",
+        " ",
+        "true",
+        "False",
+        "yes",
+        "NO",
+        "on",
+        "y",
+        "null",
+        "~",
+        "0",
+        "-1",
+        "1e3",
+        "0x1F",
+        "0o17",
+        "1_000",
+        ".5",
+        "+1",
+        ".inf",
+        "-.NaN",
+        "12:30",
+        "2026-01-02",
+        "a: b",
+        "a #b",
+        "#c",
+        "- a",
+        "-",
+        "?",
+        ":",
+        "? a",
+        "a:",
+        "@x",
+        "`x",
+        "%x",
+        "!x",
+        "&x",
+        "*x",
+        "|",
+        ">",
+        "{a}",
+        "[a]",
+        "'q'",
+        "\"q\"",
+        "back\\slash",
+        "a\\bc\\f",
+        "\u{8}\u{c}",
+        "line\nbreak",
+        "tab\there",
+        "cr\rx",
+        "trail ",
+        " lead",
+        "<b>&amp;</b>",
+        "\u{2028}\u{2029}",
+        "\u{85}",
+        "\u{feff}bom",
+        "\u{7f}",
+        "\u{1}",
+        "é",
+        "日本",
+        "😀",
+        "a,b",
+        "a=b",
+        "=",
+        "<<",
+        "x\u{a0}y",
+        "multi\n\nline\n",
+    ];
+    // Plus random strings of indicator, digit, space and control characters (seeded).
+    let seed = fuzz_seed();
+    let mut state = seed | 1;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % (n as u64)).unwrap_or(0)
+    };
+    let pieces = [
+        "a",
+        "0",
+        "1",
+        "9",
+        "e",
+        "x",
+        "o",
+        "b",
+        "_",
+        ".",
+        ":",
+        "-",
+        "+",
+        "#",
+        "?",
+        ",",
+        "[",
+        "]",
+        "{",
+        "}",
+        "&",
+        "*",
+        "!",
+        "|",
+        ">",
+        "'",
+        "\"",
+        "%",
+        "@",
+        "`",
+        "~",
+        "=",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\\",
+        "\u{0}",
+        "\u{85}",
+        "\u{2028}",
+        "\u{feff}",
+        "é",
+        "😀",
+        "\u{a0}",
+        "\u{7f}",
+        "\u{3000}",
+        "true",
+        "no",
+        "null",
+        "---",
+        "...",
+        "<<",
+        "2026-01-02",
+        "12:30:00",
+        "0x",
+        "0o",
+        ".inf",
+        "1e",
+        "1_0",
+        "Y",
+        "off",
+        "- ",
+        ": ",
+        " #",
+    ];
+    let random: Vec<String> = (0..400)
+        .map(|_| {
+            (0..1 + next(6))
+                .map(|_| pieces[next(pieces.len())])
+                .collect()
+        })
+        .collect();
+    let values: Vec<&str> = values
+        .iter()
+        .copied()
+        .chain(random.iter().map(String::as_str))
+        .collect();
+    let labels: serde_json::Map<String, Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("l{i:03}"), json!(v)))
+        .collect();
+    let annotations: serde_json::Map<String, Value> = values
+        .iter()
+        .map(|v| (format!("k/{}", v.len()), json!(v)))
+        .chain(values.iter().map(|v| ((*v).to_owned(), json!("key"))))
+        .filter(|(k, _)| !k.is_empty())
+        .collect();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "odd", "namespace": "prod", "labels": labels, "annotations": annotations},
+        "type": "x/y:z",
+        "data": {"k": b64(b"v")},
+    });
+    let pasted = serde_json::to_string(&secret).unwrap();
+    let results = node(vec![
+        json!({"op": "manifest", "format": "yaml", "text": pasted}),
+        json!({"op": "manifest", "format": "json", "text": pasted}),
+    ]);
+    for (result, format) in results.iter().zip([Format::Yaml, Format::Json]) {
+        let cli = rust_seal(secret.clone(), None, format);
+        let (js, cli) = (masked(text(result)), masked(&cli));
+        if js != cli {
+            let diff: Vec<_> = js
+                .lines()
+                .zip(cli.lines())
+                .filter(|(a, b)| a != b)
+                .take(10)
+                .collect();
+            panic!(
+                "{format:?} differs (page, cli); rerun with SEALANT_WEB_FUZZ_SEED={seed}: {diff:#?}"
+            );
+        }
+    }
+}
+
+/// The seed of the randomized tests: `SEALANT_WEB_FUZZ_SEED`, else the time (printed on failure).
+fn fuzz_seed() -> u64 {
+    std::env::var("SEALANT_WEB_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+        })
 }
