@@ -272,13 +272,13 @@ fn validate(path: &Path) -> Result<()> {
                 Some(Provider::Keyed { cipher, keys }) => format!(
                     "Secrets are encrypted with {} key {} (resources[{i}]; {} key{} in all)",
                     cipher.name(),
-                    keys.first().map_or("", |k| k.name.as_str()),
+                    keys.first().map_or(String::new(), |k| printable(&k.name)),
                     keys.len(),
                     if keys.len() == 1 { "" } else { "s" }
                 ),
                 Some(Provider::Kms(kms)) => format!(
                     "Secrets are encrypted by KMS provider {} (resources[{i}])",
-                    kms.name
+                    printable(&kms.name)
                 ),
                 _ => String::new(),
             }
@@ -286,6 +286,21 @@ fn validate(path: &Path) -> Result<()> {
         None => String::new(),
     };
     io::write_stdout(format!("{name}: valid: {summary}\n").as_bytes())
+}
+
+/// A name from the file as plain text: control characters shown escaped, never sent to the
+/// terminal.
+fn printable(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 struct RotatePlan {
@@ -329,11 +344,11 @@ fn rotate(plan: &RotatePlan) -> Result<()> {
         .names
         .iter()
         .filter(|n| **n != next.newest)
-        .map(String::as_str)
+        .map(|n| printable(n))
         .collect::<Vec<_>>()
         .join(", ");
     let cipher = next.cipher.name();
-    let new = &next.newest;
+    let new = &printable(&next.newest);
     let written = plan.out.as_ref().map(Output::describe);
     let apply = |what: &str| match &written {
         Some(dest) => format!("{what}: written to {dest}"),

@@ -589,3 +589,33 @@ fn validate_accepts_the_documented_shapes_and_warns_about_loose_modes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn names_from_the_file_never_reach_the_terminal_raw() {
+    let dir = Workdir::new();
+    let key = STANDARD.encode([9u8; 32]);
+    let text = format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - secretbox:\n      keys:\n      - {{name: \"k1\\e[2J\", secret: {key}}}\n  - identity: {{}}\n"
+    );
+    let path = dir.write("enc.yaml", &text);
+    for args in [
+        vec!["encryption-config", "validate"],
+        vec!["encryption-config", "rotate", "--config"],
+    ] {
+        let out = sealant()
+            .args(&args)
+            .arg(&path)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(!text.contains('\u{1b}'), "{args:?}: {text:?}");
+        }
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("k1\\u{1b}[2J"),
+            "{args:?}"
+        );
+    }
+}

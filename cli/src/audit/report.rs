@@ -226,6 +226,21 @@ impl Report {
     }
 }
 
+/// A cell as one line of plain text: control characters (newlines, terminal escapes from a
+/// hostile status message or name) are shown escaped, never sent to the terminal.
+fn printable(cell: &str) -> String {
+    cell.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// The first few objects of a list, and how many more (`-o json` lists them all).
 fn shortened(objects: &[String]) -> String {
     const SHOWN: usize = 5;
@@ -250,11 +265,11 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(printable(cell).chars().count());
         }
     }
     let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let cells: Vec<&str> = cells.collect();
+        let cells: Vec<String> = cells.map(printable).collect();
         for (i, cell) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
                 out.push_str(cell);
@@ -294,6 +309,16 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("error    not-ready  a/y"), "{table}");
+        let mut hostile = Report::default();
+        hostile.add(
+            Level::Error,
+            "not-ready",
+            "a/b".into(),
+            "x\u{1b}[2Jy\nz".into(),
+        );
+        let table = hostile.to_table();
+        assert!(!table.contains('\u{1b}'), "{table:?}");
+        assert!(table.contains("x\\u{1b}[2Jy\\nz"), "{table:?}");
         let many: Vec<String> = (0..7).map(|i| format!("ns/o{i}")).collect();
         assert_eq!(
             shortened(&many),
