@@ -173,8 +173,30 @@ async fn route(
     let rt = {
         let st = shared.state();
         st.registry.get(group, version, &resource).cloned()
-    }
-    .ok_or_else(ApiError::no_route)?;
+    };
+    let Some(rt) = rt else {
+        // As the real server: authorization comes before routing, so a user who may not make
+        // the request learns nothing about which resources exist (403, not 404).
+        let verb = match (method.as_str(), name.is_some()) {
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", false) => "deletecollection",
+            ("DELETE", true) => "delete",
+            _ => "get",
+        };
+        let mut attrs = Attributes::resource(
+            verb,
+            ns.as_deref().unwrap_or(""),
+            group,
+            &resource,
+            name.as_deref().unwrap_or(""),
+        );
+        attrs.version = version.to_string();
+        authorize(shared, &user, &attrs)?;
+        return Err(ApiError::no_route());
+    };
 
     // Service proxy.
     if sub.as_deref() == Some("proxy") && group.is_empty() && resource == "services" {

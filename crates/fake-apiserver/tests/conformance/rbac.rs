@@ -320,3 +320,26 @@ fn subject_access_reviews_and_whoami() {
         "{alice}"
     );
 }
+
+#[test]
+fn unknown_resources_are_forbidden_before_they_are_not_found() {
+    let c = Cluster::start();
+    let path = "/apis/bitnami.com/v1alpha1/sealedsecrets";
+    let (code, _, _) = c.http("GET", path, &[("Accept", "application/json")], b"");
+    assert_eq!(code, 404, "the administrator learns it does not exist");
+    let (code, _, body) = c.http(
+        "GET",
+        path,
+        &[
+            ("Accept", "application/json"),
+            ("Impersonate-User", "alice"),
+        ],
+        b"",
+    );
+    assert_eq!(code, 403, "{}", String::from_utf8_lossy(&body));
+    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        status["message"],
+        "sealedsecrets.bitnami.com is forbidden: User \"alice\" cannot list resource \"sealedsecrets\" in API group \"bitnami.com\" at the cluster scope"
+    );
+}
