@@ -3,6 +3,11 @@
 //! Flag names follow upstream's controller (`--key-prefix`, `--key-renew-period`, …) so existing
 //! manifests keep working; every flag can also be set from a `SEALANT_*` environment variable
 //! (the command line wins). Durations use Go's syntax (`720h`, `1h30m`, `90s`, `0`).
+//!
+//! Flag forms follow upstream's (pflag): `--flag value` and `--flag=value`; boolean flags are
+//! bare (`--update-status`) or take their value after `=` (`--update-status=false`, any of Go's
+//! `strconv.ParseBool` spellings); numbers may be negative as separate tokens
+//! (`--kubeclient-qps -1`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -74,11 +79,11 @@ pub struct Config {
     pub key_cutoff_time: Option<OffsetDateTime>,
 
     /// Accept the deprecated v1 `spec.data` format.
-    #[arg(long, env = "SEALANT_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALANT_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub accept_deprecated_v1_data: bool,
 
     /// Watch SealedSecrets in all namespaces (ignored when --additional-namespaces is set).
-    #[arg(long, env = "SEALANT_ALL_NAMESPACES", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALANT_ALL_NAMESPACES", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub all_namespaces: bool,
 
     /// Comma-separated namespaces to watch besides the controller's own; setting it restricts
@@ -124,15 +129,15 @@ pub struct Config {
     pub disable_web: bool,
 
     /// Write the status subresource of SealedSecrets.
-    #[arg(long, env = "SEALANT_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALANT_UPDATE_STATUS", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub update_status: bool,
 
     /// Do not watch Secrets: deleted Secrets are then not recreated.
-    #[arg(long, env = "SEALANT_SKIP_RECREATE")]
+    #[arg(long, env = "SEALANT_SKIP_RECREATE", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub skip_recreate: bool,
 
     /// Accepted for compatibility: sealant always follows key Secrets.
-    #[arg(long, env = "SEALANT_WATCH_FOR_SECRETS", hide = true, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALANT_WATCH_FOR_SECRETS", hide = true, default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub watch_for_secrets: bool,
 
     /// Parallel decryptions [default: number of CPUs]. Up to four times as many reconciles are
@@ -164,8 +169,13 @@ pub struct Config {
     #[arg(long, env = "SEALANT_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Kubernetes API requests per second (client-side limit; 0 disables it).
-    #[arg(long, env = "SEALANT_KUBECLIENT_QPS", default_value_t = 50.0)]
+    /// Kubernetes API requests per second (client-side limit; 0 or negative disables it).
+    #[arg(
+        long,
+        env = "SEALANT_KUBECLIENT_QPS",
+        default_value_t = 50.0,
+        allow_negative_numbers = true
+    )]
     pub kubeclient_qps: f32,
 
     /// Kubernetes API request burst.
@@ -174,7 +184,7 @@ pub struct Config {
 
     /// Elect a leader with a `coordination.k8s.io/v1` Lease in the controller namespace: only
     /// the leader reconciles and generates keys; every replica serves the HTTP API.
-    #[arg(long, env = "SEALANT_LEADER_ELECT", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(long, env = "SEALANT_LEADER_ELECT", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub leader_elect: bool,
 
     /// Name of the leader election Lease.
@@ -230,10 +240,10 @@ pub struct UpstreamFlags {
     #[arg(long, hide = true, env = "SEALANT_MAX_UNSEAL_RETRIES")]
     pub max_unseal_retries: Option<u32>,
     /// Ignored: Secrets are deleted by Kubernetes garbage collection through their ownerReference.
-    #[arg(long, hide = true, env = "SEALANT_OLD_GC_BEHAVIOR", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, env = "SEALANT_OLD_GC_BEHAVIOR", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub old_gc_behavior: Option<bool>,
     /// Ignored: logs go to stderr.
-    #[arg(long, hide = true, env = "SEALANT_LOG_INFO_STDOUT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, env = "SEALANT_LOG_INFO_STDOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub log_info_stdout: Option<bool>,
 }
 
@@ -446,6 +456,17 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     };
     full.parse()
         .map_err(|e| format!("invalid listen address {text:?} ({e})"))
+}
+
+/// Parses a boolean flag value the way Go's `strconv.ParseBool` (and so upstream's pflag) does:
+/// `1 t T TRUE true True` and `0 f F FALSE false False`. Boolean flags take their value only
+/// after `=` (`--update-status=false`); a bare flag means true, as in pflag.
+pub fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("{text:?} is not a boolean (true or false)")),
+    }
 }
 
 fn parse_key_prefix(text: &str) -> Result<String, String> {

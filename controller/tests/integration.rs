@@ -17,4 +17,5 @@ mod resilience;
 mod secret_watch;
 mod soak;
 mod templates;
+mod upstream_flags;
 mod web_page;
