@@ -9,13 +9,20 @@
   rights only with leader election), migration names, optional objects.
 - Feeds the rendered controller arguments to the real `sealant-controller` binary, which must
   accept them, and checks that every flag of `sealant-controller --help` has a chart value.
+- Refuses, at render time, values that would give a broken or unsafe cluster (several active
+  controllers, a PodDisruptionBudget that blocks drains, watch.namespaces ignored), and checks
+  that the values schema for securityContext and resources has exactly the fields Kubernetes has.
+- Derives the RBAC the controller needs from the requests the real binary makes against the
+  real fake-apiserver binary, and compares it with the rules the chart grants
+  (rbac_from_requests.py).
 - Validates every rendered and example object against the Kubernetes OpenAPI schema
   (kubernetes-validate, strict) for both Kubernetes versions, and every SealedSecret against the
   chart CRD's openAPIV3Schema (jsonschema).
 - Opens every example SealedSecret with the test key through the independent Python oracle
   (cli/tests/oracle/open_sealed.py) and compares the values with the expected ones.
 
-Usage: check_chart.py --controller-bin target/debug/sealant-controller [--vectors DIR]
+Usage: check_chart.py --controller-bin target/debug/sealant-controller
+                      [--fake-apiserver-bin target/debug/fake-apiserver] [--vectors DIR]
 Exit status 1 with one line per failure; nothing is written.
 """
 
@@ -37,6 +44,8 @@ import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils as kv_utils
 import yaml
+
+import rbac_from_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "sealant"
@@ -305,10 +314,10 @@ def check_common(objs: list[dict], ns: str, fullname: str, where: str) -> None:
                   f"{where}: {kn(r)} may {verb} secrets")
             check(not (res == "sealedsecrets" and verb in ("create", "update", "patch", "delete")),
                   f"{where}: {kn(r)} may {verb} sealedsecrets")
-    # Key Secrets: the key-admin Role lives in the release namespace.
-    key_admin = [r for r in by_kind(objs, "Role") if r["metadata"]["name"] == f"{fullname}-key-admin"]
-    check(len(key_admin) == 1 and key_admin[0]["metadata"]["namespace"] == ns,
-          f"{where}: no key-admin Role in the release namespace")
+    # Key Secrets live in the release namespace, which the unsealer rules always cover (the
+    # release namespace is always watched): no separate key-admin Role.
+    check(not [r for r in by_kind(objs, "Role") if r["metadata"]["name"].endswith("-key-admin")],
+          f"{where}: a key-admin Role duplicates the unsealer rules")
     # Service proxy Role: exactly the controller Service.
     proxier = [r for r in by_kind(objs, "Role") if r["metadata"]["name"] == f"{fullname}-service-proxier"]
     check(len(proxier) == 1, f"{where}: no service-proxier Role")
@@ -382,14 +391,16 @@ def check_chart(binary: Path, validator: Validator) -> int:
                                                                "renewDeadline": "20s", "retryPeriod": "4s"}},
          "ops", "prod", "prod-sealant", "sl"),
         ("single-with-election", {"leaderElection": {"enabled": True}}, "sealant", "sealant", "sealant", "sealant"),
-        ("ha-election-off", {"replicas": 2, "leaderElection": {"enabled": False}}, "sealant", "sealant", "sealant", None),
+        ("ha-pdb-percent", {"replicas": 3, "podDisruptionBudget": {"minAvailable": "50%"}},
+         "sealant", "sealant", "sealant", "sealant"),
         ("namespaced", {"watch": {"scope": "namespaces", "namespaces": ["team-a", "team-b", "sealant"]}},
          "sealant", "sealant", "sealant", None),
         ("migration", {"fullnameOverride": "sealed-secrets-controller"}, "kube-system", "sealed-secrets",
          "sealed-secrets-controller", None),
         ("extras", {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
                     "networkPolicy": {"enabled": True, "httpFrom": [{"namespaceSelector": {}}],
-                                      "egress": {"enabled": True, "kubeAPICIDR": "10.0.0.1/32"}},
+                                      "egress": {"enabled": True, "kubeAPICIDR": "10.0.0.1/32",
+                                                 "kubeAPIPorts": [6443]}},
                     "ingress": {"enabled": True, "className": "nginx", "tlsSecretName": "cert-tls"},
                     "image": {"digest": "sha256:" + "ab" * 32}},
          "sealant", "sealant", "sealant", None),
@@ -453,6 +464,10 @@ def check_chart(binary: Path, validator: Validator) -> int:
                   f"{where}: Ingress must publish exactly /v1/cert.pem")
             netpol = one(objs, "NetworkPolicy", where)
             check(dig(netpol, "spec.policyTypes") == ["Ingress", "Egress"], f"{where}: NetworkPolicy policyTypes")
+            api_rule = (dig(netpol, "spec.egress") or [{}, {}])[-1]
+            check([p.get("port") for p in api_rule.get("ports") or []] == [6443]
+                  and dig(api_rule, "to") == [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+                  f"{where}: API server egress is not 10.0.0.1/32 port 6443: {api_rule}")
             image = controller_container(objs, where).get("image", "")
             check(image.endswith("@sha256:" + "ab" * 32), f"{where}: image digest not used: {image}")
         if name == "ingress-page":
@@ -490,17 +505,122 @@ def check_chart(binary: Path, validator: Validator) -> int:
             check(args == ["--listen-addr=:8080", "--listen-metrics-addr=:8081", "--key-prefix=sealed-secrets-key"],
                   f"{where}: default values pass flags beyond the defaults: {args}")
 
+    # Default egress: both usual API server endpoint ports (policies match after DNAT).
+    objs = render({"networkPolicy": {"enabled": True, "egress": {"enabled": True}}}, "sealant")
+    netpol = one(objs, "NetworkPolicy", "chart[egress-default]")
+    api_rule = (dig(netpol, "spec.egress") or [{}])[-1]
+    check([p.get("port") for p in api_rule.get("ports") or []] == [443, 6443],
+          f"chart[egress-default]: API server egress ports are not 443 and 6443: {api_rule}")
+
     # The values schema rejects mistakes instead of rendering something else.
     with helm.Chart.load(str(CHART)) as chart:
         for bad in ({"replica": 2}, {"controller": {"keySize": "big"}}, {"watch": {"scope": "everything"}},
-                    {"controller": {"keyRenewPeriod": "30 days"}}, {"leaderElection": {"enabled": "sometimes"}}):
+                    {"controller": {"keyRenewPeriod": "30 days"}}, {"leaderElection": {"enabled": "sometimes"}},
+                    # typos inside nested Kubernetes fields would render invalid objects
+                    {"containerSecurityContext": {"readOnlyRootFilesytem": True}},
+                    {"containerSecurityContext": {"capabilities": {"drops": ["ALL"]}}},
+                    {"podSecurityContext": {"runAsUser": "root"}},
+                    {"podSecurityContext": {"seccompProfile": {"typ": "RuntimeDefault"}}},
+                    {"resources": {"request": {"memory": "1Gi"}}},
+                    {"resources": {"requests": {"memroy": "1Gi"}}},
+                    {"resources": {"limits": {"memory": "1 Gi"}}},
+                    {"podDisruptionBudget": {"minAvailable": "half"}},
+                    {"networkPolicy": {"egress": {"kubeAPIPort": 6443}}},
+                    {"networkPolicy": {"egress": {"kubeAPIPorts": []}}}):
             cases += 1
             try:
                 chart.validate_schema(bad)
                 fail(f"chart: values schema accepts {bad}")
             except helm.HelmError:
                 pass
+        for good in ({"resources": {"requests": {"cpu": 0.5, "memory": "128Mi", "nvidia.com/gpu": 1},
+                                    "limits": {"memory": "1Gi", "hugepages-2Mi": "64Mi"}}},
+                     {"containerSecurityContext": {"runAsUser": 1001, "seccompProfile": {"type": "Localhost",
+                                                                                        "localhostProfile": "p.json"}}}):
+            cases += 1
+            try:
+                chart.validate_schema(good)
+            except helm.HelmError as e:
+                fail(f"chart: values schema refuses {good}: {str(e).splitlines()[0]}")
+
+    # Values that pass the schema but would render a broken or unsafe cluster are refused at
+    # render time with a message naming the values to change.
+    refused = [
+        ({"replicas": 2, "leaderElection": {"enabled": False}}, "leaderElection.enabled: false would run 2 controllers"),
+        ({"podDisruptionBudget": {"enabled": True}}, "allows no pod to be evicted"),
+        ({"replicas": 3, "podDisruptionBudget": {"minAvailable": 3}}, "minAvailable: 3 with replicas: 3"),
+        ({"replicas": 2, "podDisruptionBudget": {"minAvailable": "100%"}}, "minAvailable: 100%"),
+        ({"watch": {"namespaces": ["team-a"]}}, "watch.namespaces (team-a) is only used with watch.scope: namespaces"),
+    ]
+    for values, message in refused:
+        cases += 1
+        try:
+            render(values, "sealant")
+            fail(f"chart: renders {values} instead of refusing it")
+        except helm.HelmError as e:
+            check(message in str(e), f"chart: {values} refused without the expected message: {str(e).splitlines()[0]}")
+    check_schema_matches_kubernetes()
     return cases
+
+
+def kubernetes_definitions(version: str) -> dict:
+    base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{version}-local-strict"
+    return json.loads((base / "_definitions.json").read_text(encoding="utf-8"))["$defs"]
+
+
+def check_schema_matches_kubernetes() -> None:
+    """The values schema's securityContext and resources objects have exactly Kubernetes' fields
+    (recursively), so a typo is refused and no real field is."""
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    local = schema.get("definitions", {})
+
+    def resolve(node):
+        while isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            node = local.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/definitions/") else None
+        return node
+
+    def compare(ours, theirs, defs, path):
+        ours, theirs = resolve(ours), theirs
+        while isinstance(theirs, dict) and "$ref" in theirs:
+            theirs = defs.get(theirs["$ref"].rsplit("/", 1)[-1])
+        if not isinstance(ours, dict) or not isinstance(theirs, dict):
+            return
+        if "items" in theirs:
+            compare(ours.get("items"), theirs["items"], defs, path + "[]")
+            return
+        if "properties" not in theirs:
+            return
+        got, want = set((ours.get("properties") or {})), set(theirs["properties"])
+        check(got == want and ours.get("additionalProperties") is False,
+              f"values.schema.json {path}: fields {sorted(got)} differ from Kubernetes' {sorted(want)} "
+              f"(or extra fields are allowed)")
+        check(set(ours.get("required") or []) == set(theirs.get("required") or []),
+              f"values.schema.json {path}: required {ours.get('required')} differs from Kubernetes' {theirs.get('required')}")
+        for name in got & want:
+            if name not in ("requests", "limits"):  # maps of quantities, checked by the cases above
+                compare(ours["properties"][name], theirs["properties"][name], defs, f"{path}.{name}")
+
+    for version in KUBE_VERSIONS:
+        defs = kubernetes_definitions(version)
+        for value, kind in (("containerSecurityContext", "SecurityContext"),
+                            ("podSecurityContext", "PodSecurityContext"), ("resources", "ResourceRequirements")):
+            compare(schema["properties"][value], defs[f"io.k8s.api.core.v1.{kind}"], defs, f"{value} (Kubernetes {version})")
+
+
+def check_rbac_matches_requests(binary: Path, fake_bin: Path, vectors: Path, crd: dict) -> None:
+    """The rules bound to the controller's ServiceAccount are exactly the requests it makes."""
+    values = {"replicas": 2, "controller": {"keySize": 2048, "keyCutoffTime": rbac_from_requests.rfc1123z_now()},
+              "leaderElection": {"leaseDuration": "3s", "renewDeadline": "2s", "retryPeriod": "500ms"}}
+    objs = render(values, rbac_from_requests.RELEASE_NS)
+    args = args_of(objs, "rbac-run")
+    failures, needed, granted = rbac_from_requests.run(binary, fake_bin, EXAMPLES, vectors, crd, objs, args, load_docs)
+    for f in failures:
+        fail(f"rbac: {f}")
+    missing = sorted(needed - granted)
+    unused = sorted(granted - needed)
+    check(not missing, f"rbac: the controller made requests the chart does not grant: {missing}")
+    check(not unused, f"rbac: the chart grants rules the controller never used: {unused}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,11 +721,13 @@ def shutil_which(name: str):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--controller-bin", type=Path, default=ROOT / "target" / "debug" / "sealant-controller")
+    parser.add_argument("--fake-apiserver-bin", type=Path, default=ROOT / "target" / "debug" / "fake-apiserver")
     parser.add_argument("--vectors", type=Path, default=Path(os.environ.get("SEALANT_VECTORS", ROOT / "testdata" / "vectors")))
     opts = parser.parse_args()
-    if not opts.controller_bin.is_file():
-        print(f"check_chart: {opts.controller_bin}: no such file (build sealant-controller first)", file=sys.stderr)
-        return 1
+    for binary, package in ((opts.controller_bin, "sealant-controller"), (opts.fake_apiserver_bin, "fake-apiserver")):
+        if not binary.is_file():
+            print(f"check_chart: {binary}: no such file (build {package} first)", file=sys.stderr)
+            return 1
     key_path = opts.vectors / "key-4096.pem"
     if not key_path.is_file():
         print(f"check_chart: {key_path}: no such file (set --vectors)", file=sys.stderr)
@@ -630,6 +752,7 @@ def main() -> int:
 
     cases = check_chart(opts.controller_bin, validator)
     objects = check_examples(validator, key_path)
+    check_rbac_matches_requests(opts.controller_bin, opts.fake_apiserver_bin, opts.vectors, crd_docs[0])
     for f in FAILURES:
         print(f"check_chart: {f}", file=sys.stderr)
     if FAILURES:
