@@ -22,6 +22,7 @@ mod kubecfg;
 mod kubeseal;
 mod manifest;
 mod merge;
+mod migrate;
 mod multi;
 mod progress;
 #[cfg(test)]
@@ -135,6 +136,9 @@ enum Command {
     /// certificates).
     #[command(after_help = web::EXAMPLES)]
     Web(web::WebArgs),
+    /// Replacing Bitnami sealed-secrets: what its install left, and how to remove it.
+    #[command(subcommand)]
+    Migrate(migrate::MigrateCommand),
     /// Print a shell completion script.
     #[command(after_help = completions::EXAMPLES)]
     Completions(completions::CompletionsArgs),
@@ -166,7 +170,8 @@ fn main() -> ExitCode {
     exit(run(Cli::parse().command))
 }
 
-/// Runs one command; `Ok(false)` when it ran but found failures (verify, reseal).
+/// Runs one command; `Ok(false)` when it ran but found failures (verify, reseal) or work left
+/// to do (migrate check).
 fn run(command: Command) -> anyhow::Result<bool> {
     let done = |r: anyhow::Result<()>| r.map(|()| true);
     match command {
@@ -183,6 +188,7 @@ fn run(command: Command) -> anyhow::Result<bool> {
         Command::Audit(args) => args.plan().and_then(|plan| audit::run(&plan)),
         Command::EncryptionConfig(cmd) => done(encryption_config::run(&cmd)),
         Command::Web(args) => done(args.plan().and_then(web::run)),
+        Command::Migrate(cmd) => migrate::run(&cmd),
         Command::Completions(args) => done(completions::run(&args)),
     }
 }

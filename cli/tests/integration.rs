@@ -14,6 +14,7 @@ mod errors;
 mod exit_codes;
 mod keys_cert;
 mod kubeseal_cluster;
+mod migrate;
 mod oracle;
 mod seal;
 mod templates;
