@@ -610,7 +610,7 @@ def check_schema_matches_kubernetes() -> None:
 
 def check_rbac_matches_requests(binary: Path, fake_bin: Path, vectors: Path, crd: dict) -> None:
     """The rules bound to the controller's ServiceAccount are exactly the requests it makes."""
-    values = {"replicas": 2, "controller": {"keySize": 2048, "keyCutoffTime": rbac_from_requests.rfc1123z_now()},
+    values = {"replicas": 2, "controller": {"keySize": 2048},
               "leaderElection": {"leaseDuration": "3s", "renewDeadline": "2s", "retryPeriod": "500ms"}}
     objs = render(values, rbac_from_requests.RELEASE_NS)
     args = args_of(objs, "rbac-run")
@@ -709,6 +709,14 @@ def check_examples(validator: Validator, key_path: Path) -> int:
     objs = render(values, "kube-system", "sealed-secrets-controller")
     check(any(o["kind"] == "Service" and o["metadata"]["name"] == "sealed-secrets-controller" for o in objs),
           "examples/migration/values-migration.yaml: no Service sealed-secrets-controller")
+    # Not upstream's ServiceAccount name: a leftover binding to it would apply to sealant's pod.
+    dep = one(objs, "Deployment", "examples/migration/values-migration.yaml")
+    sa = dig(dep, "spec.template.spec.serviceAccountName")
+    check(sa not in (None, "sealed-secrets-controller", "sealed-secrets"),
+          f"examples/migration/values-migration.yaml: sealant runs as upstream's ServiceAccount name {sa!r}")
+    check(not [o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")
+               and o["metadata"]["name"] in ("secrets-unsealer", "sealed-secrets-controller")],
+          "examples/migration/values-migration.yaml: a cluster-scoped object takes an upstream name")
     return count
 
 
