@@ -7,7 +7,8 @@ a key (none exists at start) and leader election (get, create and renew the Leas
 SealedSecrets are sealed with the test key, which is added once the controller has made its own,
 so they first fail and then unseal when the keyring changes.
 The fake API server counts every request per (verb, resource); those counts, resolved to API
-groups through discovery, are the rules the controller needs. The rules of the Roles and
+groups through discovery, are the rules the controller needs (a resource served by two groups,
+`events`, needs a grant in one of them, and a grant in both counts as one unused). The rules of the Roles and
 ClusterRoles bound to the controller's ServiceAccount must be exactly those: nothing missing
 (the controller would be forbidden) and nothing unused.
 
@@ -104,22 +105,27 @@ def groups_by_resource(fake: Fake) -> dict[str, set[str]]:
     return out
 
 
-def needed_rules(fake: Fake, counts: dict[tuple[str, str], int]) -> set[tuple[str, str, str]]:
-    """(group, resource, verb) for every request the controller made."""
+def needed_rules(fake: Fake, counts: dict[tuple[str, str], int]) -> set[tuple[tuple[str, ...], str, str]]:
+    """(groups, resource, verb) for every request the controller made. The counters name the
+    resource, not its group: `groups` are the API groups serving that resource (one, except for
+    `events`, which both the core group and events.k8s.io serve)."""
     groups = groups_by_resource(fake)
-    out = set()
-    for (verb, resource), n in counts.items():
-        if n == 0:
-            continue
-        candidates = groups.get(resource, set())
-        if len(candidates) > 1:
-            # The same plural in two groups (core and events.k8s.io events): the group whose
-            # store holds objects is the one written to.
-            candidates = {g for g in candidates
-                          if fake.request("GET", (f"/apis/{g}/v1/" if g else "/api/v1/") + resource)["items"]}
-        for g in candidates:
-            out.add((g, resource, verb))
-    return out
+    return {(tuple(sorted(groups.get(resource, {"?"}))), resource, verb)
+            for (verb, resource), n in counts.items() if n > 0}
+
+
+def compare(needed: set, granted: set[tuple[str, str, str]]) -> tuple[list, list]:
+    """(missing, unused): requests no granted rule allows, and granted rules no request used."""
+    missing = sorted((groups, res, verb) for groups, res, verb in needed
+                     if not any((g, res, verb) in granted for g in groups))
+    unused = sorted((g, res, verb) for g, res, verb in granted
+                    if not any(res == r and verb == v and g in gs for gs, r, v in needed))
+    # One request goes to one group: granting it in two groups leaves one grant unused.
+    for groups, res, verb in needed:
+        both = [(g, res, verb) for g in groups if (g, res, verb) in granted]
+        if len(both) > 1:
+            unused.extend(both)
+    return missing, sorted(set(unused))
 
 
 def granted_rules(objs: list[dict], sa: str, ns: str) -> set[tuple[str, str, str]]:

@@ -140,8 +140,16 @@ pub fn desired(
     }
 }
 
-/// Whether `new` differs from `old` in anything but timestamps.
+/// Whether `new` differs from the stored `old` in anything but timestamps.
+///
+/// A condition's `observedGeneration` counts only where the stored condition has one: upstream's
+/// CRD has no such field, so while it is installed the API server prunes it from every write and
+/// comparing it would rewrite the status on every pass. `status.observedGeneration`, which every
+/// schema keeps, still makes each new generation a write.
 pub fn needs_write(old: Option<&SealedSecretStatus>, new: &SealedSecretStatus) -> bool {
+    let Some(old) = old else {
+        return true;
+    };
     let strip = |s: &SealedSecretStatus| {
         let mut s = s.clone();
         for c in &mut s.conditions {
@@ -150,10 +158,18 @@ pub fn needs_write(old: Option<&SealedSecretStatus>, new: &SealedSecretStatus) -
         }
         s
     };
-    match old {
-        None => true,
-        Some(old) => strip(old) != strip(new),
+    let mut new = strip(new);
+    for c in &mut new.conditions {
+        let pruned = old
+            .conditions
+            .iter()
+            .find(|o| o.type_ == c.type_)
+            .is_some_and(|o| o.observed_generation.is_none());
+        if pruned {
+            c.observed_generation = None;
+        }
     }
+    strip(old) != new
 }
 
 /// Gauge value of a condition status: 1 True, −1 False, 0 otherwise.
@@ -206,6 +222,40 @@ mod tests {
             s4.conditions.iter().all(|c| c.type_ != STALLED),
             "a fixed failure clears"
         );
+    }
+
+    /// What the API server stores under upstream's CRD: conditions without observedGeneration.
+    fn pruned(s: &SealedSecretStatus) -> SealedSecretStatus {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.observed_generation = None;
+        }
+        s
+    }
+
+    #[test]
+    fn converges_when_the_server_prunes_condition_generations() {
+        let stored = pruned(&desired(None, Some(1), &Outcome::Ready, &t(10)));
+        let again = desired(Some(&stored), Some(1), &Outcome::Ready, &t(20));
+        assert!(
+            !needs_write(Some(&stored), &again),
+            "a pruned field must not cause a write on every pass"
+        );
+        // A new generation is still a write (status.observedGeneration is kept by every schema)...
+        let next = desired(Some(&stored), Some(2), &Outcome::Ready, &t(30));
+        assert!(needs_write(Some(&stored), &next));
+        // ...and so is any real change.
+        let stalled = Outcome::Stalled {
+            reason: "NoKeyMatches".into(),
+            message: "m".into(),
+        };
+        let failed = desired(Some(&stored), Some(1), &stalled, &t(40));
+        assert!(needs_write(Some(&stored), &failed));
+        // Where the server keeps it, a condition's generation is compared as before.
+        let kept = desired(None, Some(1), &Outcome::Ready, &t(10));
+        let mut stale = kept.clone();
+        stale.conditions[0].observed_generation = Some(0);
+        assert!(needs_write(Some(&stale), &kept));
     }
 
     #[test]
