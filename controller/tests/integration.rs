@@ -17,5 +17,6 @@ mod resilience;
 mod secret_watch;
 mod soak;
 mod templates;
+mod upstream_crd;
 mod upstream_flags;
 mod web_page;
