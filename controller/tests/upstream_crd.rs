@@ -53,7 +53,13 @@ async fn status_converges_under_upstreams_crd() {
 
     create(
         &client,
-        &seal(&cert, "app", "db", &[("password", "hunter2")], Scope::Strict),
+        &seal(
+            &cert,
+            "app",
+            "db",
+            &[("password", "hunter2")],
+            Scope::Strict,
+        ),
     )
     .await;
     let ss = ready(&client, "app", "db").await;
@@ -62,7 +68,10 @@ async fn status_converges_under_upstreams_crd() {
     let status = ss.status.as_ref().unwrap();
     assert_eq!(status.observed_generation, ss.metadata.generation);
     assert!(
-        status.conditions.iter().all(|c| c.observed_generation.is_none()),
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation.is_none()),
         "the API server did not prune conditions[].observedGeneration: {status:?}"
     );
     assert!(condition(&ss, "Synced").is_some_and(|c| c.status == "True"));
@@ -92,7 +101,13 @@ async fn status_converges_under_upstreams_crd() {
     );
 
     // A new generation is written (status.observedGeneration is kept), then it is quiet again.
-    let mut next = seal(&cert, "app", "db", &[("password", "hunter3")], Scope::Strict);
+    let mut next = seal(
+        &cert,
+        "app",
+        "db",
+        &[("password", "hunter3")],
+        Scope::Strict,
+    );
     let current = ss_api(&client, "app").get("db").await.unwrap();
     next.metadata.resource_version = current.metadata.resource_version.clone();
     ss_api(&client, "app")
