@@ -235,24 +235,24 @@ mod tests {
 
     #[test]
     fn converges_when_the_server_prunes_condition_generations() {
-        let stored = pruned(&desired(None, Some(1), &Outcome::Ready, &t(10)));
-        let again = desired(Some(&stored), Some(1), &Outcome::Ready, &t(20));
+        let stored = pruned(&desired(None, Some(1), &Outcome::Ready, &[], &t(10)));
+        let again = desired(Some(&stored), Some(1), &Outcome::Ready, &[], &t(20));
         assert!(
             !needs_write(Some(&stored), &again),
             "a pruned field must not cause a write on every pass"
         );
         // A new generation is still a write (status.observedGeneration is kept by every schema)...
-        let next = desired(Some(&stored), Some(2), &Outcome::Ready, &t(30));
+        let next = desired(Some(&stored), Some(2), &Outcome::Ready, &[], &t(30));
         assert!(needs_write(Some(&stored), &next));
         // ...and so is any real change.
         let stalled = Outcome::Stalled {
             reason: "NoKeyMatches".into(),
             message: "m".into(),
         };
-        let failed = desired(Some(&stored), Some(1), &stalled, &t(40));
+        let failed = desired(Some(&stored), Some(1), &stalled, &[], &t(40));
         assert!(needs_write(Some(&stored), &failed));
         // Where the server keeps it, a condition's generation is compared as before.
-        let kept = desired(None, Some(1), &Outcome::Ready, &t(10));
+        let kept = desired(None, Some(1), &Outcome::Ready, &[], &t(10));
         let mut stale = kept.clone();
         stale.conditions[0].observed_generation = Some(0);
         assert!(needs_write(Some(&stale), &kept));
