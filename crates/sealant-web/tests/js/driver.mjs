@@ -154,6 +154,11 @@ async function run(c, key) {
   }
 }
 
+// Node 18 (Debian bookworm's) has WebCrypto only as node:crypto's `webcrypto`; browsers and
+// Node 19+ have it as the global the page's modules use.
+if (!globalThis.crypto || !globalThis.crypto.subtle) {
+  globalThis.crypto = (await import("node:crypto")).webcrypto;
+}
 const input = JSON.parse(await readStdin());
 const cert = parseCertificate(pemToDer(input.cert));
 const key = {
