@@ -550,6 +550,9 @@ def check_chart(binary: Path, validator: Validator) -> int:
         ({"podDisruptionBudget": {"enabled": True}}, "allows no pod to be evicted"),
         ({"replicas": 3, "podDisruptionBudget": {"minAvailable": 3}}, "minAvailable: 3 with replicas: 3"),
         ({"replicas": 2, "podDisruptionBudget": {"minAvailable": "100%"}}, "minAvailable: 100%"),
+        # Kubernetes rounds a percentage up: 67% of 3 pods is 3, so none may be evicted.
+        ({"replicas": 3, "podDisruptionBudget": {"minAvailable": "67%"}}, "minAvailable: 67% with replicas: 3"),
+        ({"replicas": 2, "podDisruptionBudget": {"minAvailable": "51%"}}, "minAvailable: 51% with replicas: 2"),
         ({"watch": {"namespaces": ["team-a"]}}, "watch.namespaces (team-a) is only used with watch.scope: namespaces"),
     ]
     for values, message in refused:
@@ -559,6 +562,12 @@ def check_chart(binary: Path, validator: Validator) -> int:
             fail(f"chart: renders {values} instead of refusing it")
         except helm.HelmError as e:
             check(message in str(e), f"chart: {values} refused without the expected message: {str(e).splitlines()[0]}")
+    # ...and the boundary is not refused: 66% of 3 pods rounds up to 2, so one may be evicted.
+    cases += 1
+    try:
+        render({"replicas": 3, "podDisruptionBudget": {"minAvailable": "66%"}}, "sealant")
+    except helm.HelmError as e:
+        fail(f"chart: refuses minAvailable 66% with 3 replicas: {str(e).splitlines()[0]}")
     check_schema_matches_kubernetes()
     return cases
 

@@ -12,7 +12,8 @@ Deployment template, so every render runs them.
 {{- $min := .Values.podDisruptionBudget.minAvailable -}}
 {{- $blocks := false -}}
 {{- if kindIs "string" $min -}}
-{{- $blocks = ge (int (trimSuffix "%" $min)) 100 -}}
+{{- /* Kubernetes rounds a percentage up: it blocks once ceil(p * replicas / 100) >= replicas */ -}}
+{{- $blocks = gt (mul (int (trimSuffix "%" $min)) $replicas) (mul (sub $replicas 1) 100) -}}
 {{- else -}}
 {{- $blocks = ge (int $min) $replicas -}}
 {{- end -}}
