@@ -799,8 +799,10 @@ async fn label_if_missing(existing: &Secret, ctx: &Context) -> Pass {
         }
         Err(e) => {
             ctx.metrics.error("update", namespace);
+            // A 404 means the Secret went since it was read: the next pass creates it. It is
+            // not under the watch, so nothing else would bring that pass.
             Pass::failed(
-                !transient(&e),
+                !transient(&e) && api_code(&e) != Some(404),
                 "UpdateFailed",
                 "ErrUpdateFailed",
                 format!("cannot label Secret {namespace}/{name}: {e}"),

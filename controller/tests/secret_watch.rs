@@ -416,3 +416,36 @@ async fn a_secret_in_a_namespace_not_watched_is_left_alone() {
     assert_eq!(key_ops(&ctl), 1);
     ctl.shutdown().await;
 }
+
+/// The Secret to label can go between the read and the update (404): that is retried, not a
+/// permanent failure, since nothing else would bring another pass for a Secret outside the watch
+/// (with `--update-status=false` not even the echo of a status write).
+#[tokio::test]
+async fn a_secret_gone_before_it_is_labelled_is_retried() {
+    let (server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "test-key", &key, &cert).await;
+    let ctl = controller(&client, &[]).await;
+    create(
+        &client,
+        &seal(&cert, "app", "race", &[("k", "v")], Scope::Strict),
+    )
+    .await;
+    ready(&client, "app", "race").await;
+    secret_where(&client, "app", "race", labelled).await;
+    ctl.shutdown().await;
+    strip_label(&client, "app", "race").await;
+
+    server.inject_fault(fake_apiserver::Fault::new(
+        Some(Verb::Update),
+        Some("secrets"),
+        404,
+        1,
+    ));
+    // Without status writes, whose echo would bring another pass anyway.
+    let ctl = controller(&client, &["--update-status=false"]).await;
+    let back = secret_where(&client, "app", "race", labelled).await;
+    assert_eq!(item(&back, "k"), "v");
+    assert!(server.pending_faults().is_empty(), "the 404 was met");
+    ctl.shutdown().await;
+}
