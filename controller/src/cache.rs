@@ -91,9 +91,10 @@ impl Sealed {
 /// what varies in it, any other as JSON.
 #[derive(Clone, Debug, PartialEq)]
 enum CachedStatus {
-    /// `observedGeneration`, and per condition (`Ready`, `Synced`) its last update and last
-    /// transition times.
-    Ready(Option<i64>, [Time; 4]),
+    /// `observedGeneration`; per condition (`Ready`, `Synced`) its last update and last
+    /// transition times; whether the conditions carry `observedGeneration` (upstream's CRD has
+    /// no such field, so the API server prunes it while that CRD is installed).
+    Ready(Option<i64>, [Time; 4], bool),
     Json(Box<str>),
 }
 
@@ -105,7 +106,12 @@ impl CachedStatus {
         if let [ready, synced] = status.conditions.as_slice()
             && let (Some([u0, t0]), Some([u1, t1])) = (times(ready), times(synced))
         {
-            let compact = CachedStatus::Ready(status.observed_generation, [u0, t0, u1, t1]);
+            let with_generation = ready.observed_generation.is_some();
+            let compact = CachedStatus::Ready(
+                status.observed_generation,
+                [u0, t0, u1, t1],
+                with_generation,
+            );
             if compact.status() == *status {
                 return Some(compact);
             }
@@ -117,7 +123,7 @@ impl CachedStatus {
 
     fn status(&self) -> SealedSecretStatus {
         match self {
-            CachedStatus::Ready(generation, times) => {
+            CachedStatus::Ready(generation, times, with_generation) => {
                 let [u0, t0, u1, t1] = times;
                 let mut s = crate::status::desired(
                     None,
@@ -129,6 +135,9 @@ impl CachedStatus {
                 for (c, (u, t)) in s.conditions.iter_mut().zip([(u0, t0), (u1, t1)]) {
                     c.last_update_time = Some(u.clone());
                     c.last_transition_time = Some(t.clone());
+                    if !with_generation {
+                        c.observed_generation = None;
+                    }
                 }
                 s
             }
@@ -317,8 +326,22 @@ mod tests {
             "{:?}",
             c.status
         );
-        assert_eq!(c.status(), Some(status));
+        assert_eq!(c.status(), Some(status.clone()));
         assert!(c.status_written());
+
+        // As stored under upstream's CRD, which prunes the conditions' observedGeneration.
+        let mut pruned = status;
+        for c in &mut pruned.conditions {
+            c.observed_generation = None;
+        }
+        let ss = object(&[("k", "AAEC")], Some(pruned.clone()));
+        let c = CachedSealedSecret::new(&ss, true);
+        assert!(
+            matches!(c.status, Some(CachedStatus::Ready(.., false))),
+            "{:?}",
+            c.status
+        );
+        assert_eq!(c.status(), Some(pruned));
     }
 
     /// Any other status (a failure, a success written by another controller with other words,
