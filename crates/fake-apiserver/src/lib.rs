@@ -124,7 +124,9 @@
 //! - **Status subresource**: main writes keep the stored `.status` (and drop it on create);
 //!   `/status` writes (PUT, any PATCH, apply) change only `.status`. Resources without the
 //!   subresource store `.status` from main writes. `metadata.generation` starts at 1 and is
-//!   bumped when anything outside `metadata` and `status` changes (for Secrets: data/type).
+//!   bumped when anything outside `metadata` and `status` changes, for the kinds whose real
+//!   strategy keeps it (custom resources, CRDs, apps, batch, policy, networking); Secrets,
+//!   ConfigMaps and other core objects have none.
 //! - **Secrets**: `stringData` folded into `data` (base64) and never stored (also for apply,
 //!   where the fields are then owned as `data` keys); `type` defaults to `Opaque` and is
 //!   immutable; `immutable: true` forbids data changes and unsetting; `data` values must be

@@ -298,6 +298,17 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
+/// Whether the real server keeps `metadata.generation` for this resource: its strategy sets it
+/// for custom resources and kinds with a spec (workloads, policies, CRDs), never for core-group
+/// objects such as Secrets, ConfigMaps, Namespaces or Services, nor for RBAC, Leases or Events.
+fn tracks_generation(rt: &ResourceType) -> bool {
+    rt.custom
+        || matches!(
+            rt.group.as_str(),
+            "apps" | "batch" | "policy" | "networking.k8s.io" | "apiextensions.k8s.io"
+        )
+}
+
 /// Whether two objects differ outside metadata and status: what `generation` tracks.
 fn spec_differs(a: &Value, b: &Value) -> bool {
     const NOT_SPEC: [&str; 4] = ["metadata", "status", "apiVersion", "kind"];
@@ -679,7 +690,9 @@ impl State {
                     }
                     meta.insert("uid".into(), json!(util::uuid()));
                     meta.insert("creationTimestamp".into(), json!(now));
-                    meta.insert("generation".into(), json!(1));
+                    if tracks_generation(rt) {
+                        meta.insert("generation".into(), json!(1));
+                    }
                 }
             }
         }
@@ -714,6 +727,7 @@ impl State {
         }
         // Generation: bumps on changes outside metadata and status only.
         if let Some(o) = &old
+            && tracks_generation(rt)
             && spec_differs(o, &new)
         {
             let g = o
