@@ -697,7 +697,7 @@ async fn cold_and_restart(
     if std::env::var("SEALANT_BENCH_COUNTS").is_ok() {
         eprintln!("requests during cold start: {:?}", env.server.counts());
         eprintln!(
-            "reconciles during cold start: {}",
+            "decryptions during cold start: {}",
             ctl.metric("sealed_secrets_controller_unseal_requests_total")
                 .await
         );
@@ -722,11 +722,11 @@ async fn cold_and_restart(
     };
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        let reconciled = ctl
-            .try_metric("sealed_secrets_controller_unseal_requests_total")
-            .await;
+        // Every object reconciled by this process has its Ready series (unseal_requests counts
+        // decryptions only, which a restart of objects in sync does not do).
+        let reconciled = ctl.ready_series().await;
         let ops = ctl.try_metric("sealant_private_key_operations_total").await;
-        if reconciled.is_some_and(|r| r >= n as f64) && ops.is_some_and(|o| o >= want_ops) {
+        if reconciled.is_some_and(|r| r >= n) && ops.is_some_and(|o| o >= want_ops) {
             break;
         }
         assert!(Instant::now() < deadline, "restart never settled");
@@ -984,6 +984,20 @@ impl Controller {
         body.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// How many SealedSecrets this process has reported Ready (`condition_info` series).
+    async fn ready_series(&self) -> Option<usize> {
+        let (code, body) = get(self.metrics, "/metrics").await?;
+        (code == 200).then(|| {
+            body.lines()
+                .filter(|l| {
+                    l.starts_with("sealed_secrets_controller_condition_info{")
+                        && l.contains("condition=\"Ready\"")
+                        && l.ends_with("} 1")
+                })
+                .count()
+        })
     }
 
     async fn metric(&self, name: &str) -> f64 {
