@@ -8,6 +8,12 @@ use super::value::Value;
 /// Go refuses widths and precisions above this (`%!(BADWIDTH)`); so do we.
 pub(crate) const MAX_WIDTH: u64 = 1_000_000;
 
+/// A finite f64's exact decimal expansion has at most 767 significant digits and 1,074 digits
+/// after the point; every digit beyond is 0. Rust's formatter panics on precisions above
+/// `u16::MAX`, so wider requests are formatted up to these and padded with zeros (exact).
+const MAX_SIGNIFICANT: usize = 800;
+const MAX_FRACTION: usize = 1_100;
+
 /// Decimal digits of a finite float: `0.d1d2d3... × 10^dp`.
 struct Digits {
     digits: Vec<u8>,
@@ -20,7 +26,7 @@ impl Digits {
     fn of(f: f64, sig: Option<usize>) -> Digits {
         let text = match sig {
             None => format!("{:e}", f.abs()),
-            Some(n) => format!("{:.*e}", n.max(1) - 1, f.abs()),
+            Some(n) => format!("{:.*e}", n.clamp(1, MAX_SIGNIFICANT) - 1, f.abs()),
         };
         let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
         let exp: i32 = exp.parse().unwrap_or(0);
@@ -131,7 +137,9 @@ pub(crate) fn format_float(f: f64, fmt: u8, prec: Option<usize>) -> String {
                 d.fmt_f((d.nd() - d.dp).max(0))
             }
             Some(p) => {
-                let text = format!("{:.*}", p as usize, f);
+                let exact = (p as usize).min(MAX_FRACTION);
+                let mut text = format!("{:.*}", exact, f);
+                text.extend(std::iter::repeat_n('0', p as usize - exact));
                 if f.is_sign_negative() && !text.starts_with('-') {
                     format!("-{text}")
                 } else {
@@ -880,6 +888,22 @@ mod tests {
         ] {
             assert!(quote(input, true).len() <= 4 * input.len() + 2);
         }
+    }
+
+    #[test]
+    fn precisions_beyond_the_formatters_limit_are_exact_not_a_panic() {
+        // Found by libFuzzer: Rust's formatter panics on precisions above u16::MAX.
+        let e = format_float(1.5, b'e', Some(70_000));
+        assert_eq!(e.len(), "1.".len() + 70_000 + "e+00".len());
+        assert!(e.starts_with("1.50") && e.ends_with("0e+00"));
+        let f = format_float(0.1, b'f', Some(70_000));
+        assert_eq!(f.len(), 2 + 70_000);
+        assert!(f.starts_with(&format!("{:.1100}", 0.1)));
+        assert!(f[2 + 1_100..].bytes().all(|b| b == b'0'));
+        assert_eq!(format_float(2.5, b'g', Some(70_000)), "2.5");
+        assert_eq!(format_float(-0.0, b'f', Some(70_000)).len(), 3 + 70_000);
+        // Below the cap nothing changed.
+        assert_eq!(format_float(1.0 / 3.0, b'e', Some(5)), "3.33333e-01");
     }
 
     #[test]
