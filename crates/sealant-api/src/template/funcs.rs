@@ -986,14 +986,20 @@ fn printf_bound(a: &[Abs]) -> u64 {
                     };
                     let width = count(spec.width, &mut next);
                     let prec = count(spec.prec, &mut next);
+                    // `%%` with a width or precision: no operand, one `%`, perhaps
+                    // after a %!(BADWIDTH) or %!(BADPREC).
                     let arg = if reorders {
                         Some(&max_arg)
                     } else {
                         args.get(next)
                     };
-                    next += 1;
+                    if spec.verb != '%' {
+                        next += 1;
+                    }
                     match arg {
-                        None => 16,
+                        _ if spec.verb == '%' => 13,
+                        // %!(BADWIDTH)%!v(MISSING), the verb up to 4 bytes.
+                        None => 32,
                         Some(x) => {
                             let items = if x.kinds & (K_LIST | K_DICT) != 0 {
                                 add(x.max_items(), 1)

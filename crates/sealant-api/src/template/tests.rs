@@ -80,3 +80,17 @@ fn content_independent_errors_are_found_before_rendering() {
     let deep = format!("{{{{ {}\"x\"{} }}}}", "(".repeat(3000), ")".repeat(3000));
     assert!(fails(&deep).contains("nesting depth limit"));
 }
+
+#[test]
+fn printf_percent_with_width_or_precision_consumes_no_operand() {
+    // Found by libFuzzer: the bound computed before rendering counted `%.3500%` as taking the
+    // operand, so the next verb's 40,000 digits exceeded it ("internal error" refusal).
+    let out = ok("{{ printf \"%.3500%%.40000f\" 1.5 }}");
+    assert_eq!(out.len(), 1 + "1.".len() + 40_000, "{}", &out[..20]);
+    assert!(out.starts_with("%1.5000"));
+    // As Go: `%%` takes no operand, `*` still does.
+    let out = ok("{{ printf \"%5%%*.*%%.7000f|%-3%|\" 3 4 2.5 }}");
+    assert_eq!(out.len(), 2 + "2.".len() + 7_000 + "|%|".len(), "{}", &out[..20]);
+    assert!(out.starts_with("%%2.5000") && out.ends_with("0|%|"));
+    assert_eq!(ok("{{ printf \"%.3500%.40000f\" 1.5 }}"), "%.40000f%!(EXTRA float64=1.5)");
+}
