@@ -1001,8 +1001,10 @@ fn printf_bound(a: &[Abs]) -> u64 {
                         // %!(BADWIDTH)%!v(MISSING), the verb up to 4 bytes.
                         None => 32,
                         Some(x) => {
+                            // Each scalar inside is padded: a dict entry's key and value
+                            // both, at any depth (every item weighs ITEM_WEIGHT).
                             let items = if x.kinds & (K_LIST | K_DICT) != 0 {
-                                add(x.max_items(), 1)
+                                add(mul(x.max_items(), 2), 1)
                             } else {
                                 1
                             };

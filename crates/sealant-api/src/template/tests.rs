@@ -90,7 +90,35 @@ fn printf_percent_with_width_or_precision_consumes_no_operand() {
     assert!(out.starts_with("%1.5000"));
     // As Go: `%%` takes no operand, `*` still does.
     let out = ok("{{ printf \"%5%%*.*%%.7000f|%-3%|\" 3 4 2.5 }}");
-    assert_eq!(out.len(), 2 + "2.".len() + 7_000 + "|%|".len(), "{}", &out[..20]);
+    assert_eq!(
+        out.len(),
+        2 + "2.".len() + 7_000 + "|%|".len(),
+        "{}",
+        &out[..20]
+    );
     assert!(out.starts_with("%%2.5000") && out.ends_with("0|%|"));
-    assert_eq!(ok("{{ printf \"%.3500%.40000f\" 1.5 }}"), "%.40000f%!(EXTRA float64=1.5)");
+    assert_eq!(
+        ok("{{ printf \"%.3500%.40000f\" 1.5 }}"),
+        "%.40000f%!(EXTRA float64=1.5)"
+    );
+}
+
+#[test]
+fn printf_pads_both_key_and_value_of_every_dict_entry_within_the_bound() {
+    // Found by libFuzzer: `%07000q` of a dict pads each key and each value, twice what the bound
+    // counted per entry ("internal error" refusal).
+    let out = ok("{{ printf \"%07000q\" . }}");
+    // Three entries (user, pw, db-host): six padded strings.
+    assert_eq!(
+        out.len(),
+        "map[".len() + 6 * 7_000 + 3 * ":".len() + 2 * " ".len() + "]".len()
+    );
+    // With empty values a dict weighs least per entry.
+    let out = render_one("{{ printf \"%07000q\" . }}", &[("a", b""), ("b", b"")]).expect("renders");
+    assert_eq!(
+        out.len(),
+        "map[".len() + 4 * 7_000 + 2 * ":".len() + " ".len() + "]".len()
+    );
+    let out = ok("{{ printf \"%0900v\" (list (dict \"k\" (list 1 2)) (list \"x\")) }}");
+    assert_eq!(out.len(), 4 * 900 + "[map[:[ ]] []]".len());
 }
