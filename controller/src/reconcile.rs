@@ -102,6 +102,8 @@ pub struct Context {
     unseal_pool: crate::unseal_pool::UnsealPool,
     /// Decryptions started while the initial list was still arriving (see [`Context::head_start`]).
     head_starts: Mutex<HashMap<ObjectRef<Cached>, HeadStart>>,
+    /// Lets the objects of a complete list into the reconcile queue a few at a time.
+    list_pacer: Arc<crate::triggers::ListPacer>,
 }
 
 /// A decryption's result and how long it took.
@@ -141,6 +143,10 @@ impl Context {
             metrics,
             recorder,
             unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(options.workers)),
+            // Twice the reconciles in flight: a free slot always finds one waiting.
+            list_pacer: Arc::new(crate::triggers::ListPacer::new(
+                usize::from(options.workers) * usize::from(IN_FLIGHT_PER_WORKER) * 2,
+            )),
             options,
             retries: Mutex::new(HashMap::new()),
             key_failed: Mutex::new(HashSet::new()),
@@ -414,10 +420,11 @@ pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
 
 /// Reconciles one SealedSecret.
 pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let obj = ObjectRef::from_obj(&*ss);
+    ctx.list_pacer.started(&obj);
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let obj = ObjectRef::from_obj(&*ss);
     if ctx.superseded(&obj, ss.metadata.resource_version.as_deref()) {
         // Normally the newer copy's own event comes first; the requeue covers a watch that is
         // down meanwhile, so this pass is never the last one.
@@ -997,7 +1004,7 @@ pub async fn run(
             opts.workers.saturating_mul(IN_FLIGHT_PER_WORKER)
         };
         let mut controller = Controller::for_shared_stream(
-            crate::triggers::sealed_secrets(sealed, reader.clone()),
+            crate::triggers::sealed_secrets(sealed, reader.clone(), ctx.list_pacer.clone()),
             reader,
         )
         .with_config(ControllerConfig::default().concurrency(in_flight));

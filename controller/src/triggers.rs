@@ -16,7 +16,12 @@
 //! watch was down produces no event of its own in the relist, so once the relist is complete
 //! the SealedSecrets whose Secret entry differs from before are reconciled.
 
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -24,32 +29,160 @@ use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use sealant_api::ANNOTATION_MANAGED;
+use tokio::sync::Notify;
 
 use crate::cache::CachedSealedSecret as Cached;
 
 use crate::secret_merge::{ANNOTATION_UNSEALED_FROM, SecretIndex};
 
 /// Triggers from a reflected SealedSecret watch: each applied object, and every object in the
-/// store when a (re)list completes. Objects of an unfinished list trigger nothing yet.
+/// store when a (re)list completes. Objects of an unfinished list trigger nothing yet; those of a
+/// complete list are let through `pacer` a few at a time, while applied objects go at once.
 pub fn sealed_secrets<S>(
     events: S,
     store: Store<Cached>,
+    pacer: Arc<ListPacer>,
 ) -> impl Stream<Item = Arc<Cached>> + Send + 'static
 where
     S: Stream<Item = Result<Event<Cached>, watcher::Error>> + Send + 'static,
 {
-    events.flat_map(move |ev| {
-        let objects = match ev {
-            Ok(Event::Apply(obj)) => vec![Arc::new(obj)],
-            Ok(Event::InitDone) => store.state(),
-            Ok(Event::Init | Event::InitApply(_) | Event::Delete(_)) => Vec::new(),
-            Err(e) => {
-                tracing::debug!(error = %e, "SealedSecret watch failed; it is retried");
-                Vec::new()
+    Paced {
+        events: Box::pin(events),
+        events_done: false,
+        store,
+        pacer,
+        list: VecDeque::new(),
+        admitting: None,
+    }
+}
+
+/// Bounds how many objects of a complete list wait in kube-runtime's scheduler at once.
+///
+/// Handing it a list of N objects at once makes it hold N requests (each object's reference
+/// twice, in a map and a delay queue, then in its pending set once all reconcile slots are busy),
+/// in tables that keep their size afterwards: about 15 MB at 20,000 SealedSecrets, for a queue
+/// that the decryption threads drain at about 1,300 objects a second anyway. Paced, the
+/// scheduler holds at most `limit` of them; a reconcile that starts ([`ListPacer::started`])
+/// lets the next one in.
+pub struct ListPacer {
+    waiting: Mutex<HashSet<ObjectRef<Cached>>>,
+    started: Notify,
+    limit: usize,
+}
+
+/// How long admission waits for a reconcile to start before it checks for objects that were
+/// deleted before theirs did (kube-runtime never reconciles those, so they would hold a place).
+const PACER_RECHECK: Duration = Duration::from_millis(500);
+
+impl ListPacer {
+    /// A pacer letting `limit` (at least 1) objects wait for a reconcile at once.
+    pub fn new(limit: usize) -> Self {
+        ListPacer {
+            waiting: Mutex::new(HashSet::new()),
+            started: Notify::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// A reconcile of `obj` started: it no longer waits.
+    pub fn started(&self, obj: &ObjectRef<Cached>) {
+        let removed = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(obj);
+        if removed {
+            self.started.notify_waiters();
+        }
+    }
+
+    /// Objects admitted and not yet reconciled.
+    pub fn waiting(&self) -> usize {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Waits until fewer than `limit` objects wait, then counts `obj` as waiting.
+    async fn admit(self: Arc<Self>, obj: ObjectRef<Cached>, store: Store<Cached>) {
+        loop {
+            let notified = self.started.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a start between the check and the wait wakes it.
+            notified.as_mut().enable();
+            {
+                let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                if waiting.len() < self.limit || waiting.contains(&obj) {
+                    waiting.insert(obj);
+                    return;
+                }
             }
-        };
-        stream::iter(objects)
-    })
+            if tokio::time::timeout(PACER_RECHECK, notified).await.is_err() {
+                self.waiting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|o| store.get(o).is_some());
+            }
+        }
+    }
+}
+
+/// The stream [`sealed_secrets`] returns.
+struct Paced {
+    events: Pin<Box<dyn Stream<Item = Result<Event<Cached>, watcher::Error>> + Send>>,
+    events_done: bool,
+    store: Store<Cached>,
+    pacer: Arc<ListPacer>,
+    /// The rest of the last complete list, to trigger.
+    list: VecDeque<Arc<Cached>>,
+    /// The admission of `list`'s first object, once started.
+    admitting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl Stream for Paced {
+    type Item = Arc<Cached>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Arc<Cached>>> {
+        let this = &mut *self;
+        while !this.events_done {
+            match this.events.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(Event::Apply(obj)))) => {
+                    return Poll::Ready(Some(Arc::new(obj)));
+                }
+                Poll::Ready(Some(Ok(Event::InitDone))) => {
+                    // A newer list replaces what is left of the last one (an admission in
+                    // progress has not counted its object yet, so dropping it is exact).
+                    this.list = this.store.state().into();
+                    this.admitting = None;
+                }
+                Poll::Ready(Some(Ok(Event::Init | Event::InitApply(_) | Event::Delete(_)))) => {}
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "SealedSecret watch failed; it is retried");
+                }
+                Poll::Ready(None) => this.events_done = true,
+                Poll::Pending => break,
+            }
+        }
+        if let Some(first) = this.list.front() {
+            let admitting = this.admitting.get_or_insert_with(|| {
+                Box::pin(
+                    this.pacer
+                        .clone()
+                        .admit(ObjectRef::from_obj(&**first), this.store.clone()),
+                )
+            });
+            return match admitting.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.admitting = None;
+                    Poll::Ready(this.list.pop_front())
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        if this.events_done {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 /// Triggers from the Secret watch (metadata only), which also feeds `index`: the SealedSecret
@@ -143,7 +276,7 @@ mod tests {
         let (reader, writer) = reflector::store();
         let events = stream::iter(events.into_iter().map(Ok)).reflect(writer);
         let read = reader.clone();
-        sealed_secrets(events, reader)
+        sealed_secrets(events, reader, Arc::new(ListPacer::new(16)))
             .map(move |obj| {
                 let cached = read.get(&ObjectRef::from_obj(&*obj));
                 let cached =
@@ -169,20 +302,85 @@ mod tests {
             Event::InitApply(ss("a", 3)),
             Event::InitApply(ss("b", 1)),
             Event::InitDone,
-            Event::Delete(ss("b", 1)),
         ])
         .await;
-        // (Objects of one list come in the store's order.)
+        // (Objects of one list come in the store's order.) Events arrive faster than the first
+        // list is let through, so "a"'s applied version 2 comes before it, and the relist
+        // replaces what was left of the first list: every trigger reads the newest copy.
         got.sort();
-        assert_eq!(
-            got,
-            [
-                ("a".into(), 1),
-                ("a".into(), 2),
-                ("a".into(), 3),
-                ("b".into(), 1)
-            ]
+        assert_eq!(got, [("a".into(), 2), ("a".into(), 3), ("b".into(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_complete_list_waits_in_the_scheduler_a_few_at_a_time() {
+        let (reader, mut writer) = reflector::store();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let rx = stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|ev| (ev, rx)) },
         );
+        let events = rx.map(move |ev| {
+            writer.apply_watcher_event(&ev);
+            Ok(ev)
+        });
+        let pacer = Arc::new(ListPacer::new(3));
+        let mut triggers = Box::pin(sealed_secrets(events, reader.clone(), pacer.clone()));
+        let send = |ev| tx.send(ev).unwrap_or_else(|e| panic!("{e}"));
+        send(Event::Init);
+        for i in 0..10 {
+            send(Event::InitApply(ss(&format!("o{i}"), 1)));
+        }
+        send(Event::InitDone);
+        let next = |t: &mut Pin<Box<_>>| futures_util::FutureExt::now_or_never(StreamExt::next(t));
+        let mut got: Vec<Arc<Cached>> = Vec::new();
+        for _ in 0..3 {
+            got.push(
+                next(&mut triggers)
+                    .flatten()
+                    .unwrap_or_else(|| panic!("admitted")),
+            );
+        }
+        // Three wait; the fourth waits for a reconcile to start.
+        assert!(next(&mut triggers).is_none());
+        assert_eq!(pacer.waiting(), 3);
+        // An applied object is not held behind the list.
+        send(Event::Apply(ss("new", 1)));
+        let applied = next(&mut triggers)
+            .flatten()
+            .unwrap_or_else(|| panic!("applied"));
+        assert_eq!(applied.metadata.name.as_deref(), Some("new"));
+        pacer.started(&ObjectRef::from_obj(&*got[0]));
+        got.push(
+            StreamExt::next(&mut triggers)
+                .await
+                .unwrap_or_else(|| panic!("admitted")),
+        );
+        assert!(next(&mut triggers).is_none());
+        // An object deleted before its reconcile started frees its place after a while.
+        let deleted = got[1].clone();
+        send(Event::Delete((*deleted).clone()));
+        assert!(next(&mut triggers).is_none());
+        got.push(
+            StreamExt::next(&mut triggers)
+                .await
+                .unwrap_or_else(|| panic!("admitted")),
+        );
+        // The rest, as reconciles start.
+        while got.len() < 10 {
+            pacer.started(&ObjectRef::from_obj(&*got[got.len() - 3]));
+            got.push(
+                StreamExt::next(&mut triggers)
+                    .await
+                    .unwrap_or_else(|| panic!("admitted")),
+            );
+        }
+        let mut names: Vec<_> = got.iter().filter_map(|o| o.metadata.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 10);
+        // A relist replaces what is left of the list; the stream ends with the watch.
+        drop(tx);
+        assert!(StreamExt::next(&mut triggers).await.is_none());
     }
 
     fn secret_meta(name: &str, digest: Option<&str>) -> PartialObjectMeta<Secret> {
