@@ -14,10 +14,12 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::Resource;
 use sealant_api::{
@@ -35,55 +37,99 @@ const UNSEAL_ANNOTATIONS: [&str; 3] = [
     ANNOTATION_KEY_IDS,
 ];
 
-type Pairs = Box<[(Box<str>, Box<str>)]>;
-
 /// One SealedSecret as the controller caches it (see the module documentation).
+///
+/// Cloning it (kube-runtime's store clones every object it is given) copies the four-field
+/// metadata and shares the rest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedSealedSecret {
-    /// Name, namespace, uid, resourceVersion, generation and deletionTimestamp; nothing else.
+    /// Name, namespace, generation and deletionTimestamp; nothing else. The uid and
+    /// resourceVersion are in [`Body`]: kube-runtime copies both into every reference it makes
+    /// of the object (its store key among them), as two more allocations each.
     pub metadata: ObjectMeta,
-    /// The value of the [`LABEL_INSTANCE`] label, if set (kept here rather than in
-    /// `metadata.labels`, whose map would cost a B-tree node of 11 slots for one label).
-    instance: Option<Box<str>>,
-    /// [`UNSEAL_ANNOTATIONS`] present on the object, sorted.
-    annotations: Pairs,
-    /// `sha256:<32 hex>` of everything the Secret is derived from ([`crate::reconcile::digest`]).
-    digest: Box<str>,
+    body: Arc<Body>,
+}
+
+/// What a reconcile reads besides the metadata, in as few allocations as it takes: the text
+/// and bytes of variable length are the parts of one [`Packed`] buffer.
+#[derive(Debug, PartialEq)]
+struct Body {
+    /// uid, resourceVersion, then the [`LABEL_INSTANCE`] label's value if set, the
+    /// [`UNSEAL_ANNOTATIONS`] present (key, value; sorted), the digest, `spec.template` as JSON,
+    /// each `spec.encryptedData` item (name, sealed value; sorted), `spec.data` if set.
+    parts: Packed,
+    has_instance: bool,
+    annotations: u8,
+    has_data: bool,
+    items: u32,
     /// Whether `spec.template.data` has any entry.
     templated: bool,
-    /// `spec.template` as JSON.
-    template: Box<str>,
-    /// `spec.encryptedData`, sorted by item name.
-    encrypted_data: Box<[(Box<str>, Sealed)]>,
-    /// `spec.data` (deprecated v1 format).
-    data: Option<Box<str>>,
     status: Option<CachedStatus>,
     /// [`SealedSecret::status_written`] of the object.
     status_written: bool,
 }
 
-/// A sealed value: its bytes when the text is their standard base64 encoding, as it is for
-/// every value a sealing tool writes, and the text as is otherwise (so that a malformed value
-/// fails to open exactly as it would).
-#[derive(Clone, Debug, PartialEq)]
-enum Sealed {
-    Bytes(Box<[u8]>),
-    Text(Box<str>),
-}
+/// Byte strings in one allocation: the end offset of each (`u32`, little-endian), then the
+/// strings one after another.
+#[derive(Debug, PartialEq)]
+struct Packed(Box<[u8]>);
 
-impl Sealed {
-    fn new(text: &str) -> Self {
-        match STANDARD.decode(text) {
-            Ok(bytes) if STANDARD.encode(&bytes) == text => Sealed::Bytes(bytes.into()),
-            _ => Sealed::Text(text.into()),
+impl Packed {
+    fn new(parts: &[&[u8]]) -> Self {
+        let head = parts.len() * 4;
+        let total = head + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut buf = Vec::with_capacity(total);
+        let mut end = 0usize;
+        for p in parts {
+            end += p.len();
+            // The API server caps an object at a few MiB, far below u32::MAX.
+            buf.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
         }
+        for p in parts {
+            buf.extend_from_slice(p);
+        }
+        Packed(buf.into_boxed_slice())
     }
 
-    fn text(&self) -> String {
-        match self {
-            Sealed::Bytes(b) => STANDARD.encode(b),
-            Sealed::Text(t) => t.to_string(),
+    /// Part `i` of `n`.
+    fn get(&self, i: usize, n: usize) -> &[u8] {
+        let end = |j: usize| -> usize {
+            let b = &self.0[j * 4..j * 4 + 4];
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+        };
+        let start = if i == 0 { 0 } else { end(i - 1) };
+        &self.0[n * 4 + start..n * 4 + end(i)]
+    }
+}
+
+/// How a sealed value is kept: its bytes when the text is their standard base64 encoding, as it
+/// is for every value a sealing tool writes, and the text as is otherwise (so that a malformed
+/// value fails to open exactly as it would). The first byte of the part says which.
+const SEALED_BYTES: u8 = 0;
+const SEALED_TEXT: u8 = 1;
+
+fn sealed_part(text: &str) -> Vec<u8> {
+    match STANDARD.decode(text) {
+        Ok(bytes) if STANDARD.encode(&bytes) == text => {
+            let mut p = Vec::with_capacity(1 + bytes.len());
+            p.push(SEALED_BYTES);
+            p.extend_from_slice(&bytes);
+            p
         }
+        _ => {
+            let mut p = Vec::with_capacity(1 + text.len());
+            p.push(SEALED_TEXT);
+            p.extend_from_slice(text.as_bytes());
+            p
+        }
+    }
+}
+
+fn sealed_text(part: &[u8]) -> String {
+    match part.split_first() {
+        Some((&SEALED_BYTES, bytes)) => STANDARD.encode(bytes),
+        Some((_, text)) => String::from_utf8_lossy(text).into_owned(),
+        None => String::new(),
     }
 }
 
@@ -146,16 +192,9 @@ impl CachedStatus {
     }
 }
 
-fn pairs<'a>(it: impl Iterator<Item = (&'a String, &'a String)>) -> Pairs {
-    it.map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-        .collect()
-}
-
-fn map(pairs: &Pairs) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn text(bytes: &[u8]) -> &str {
+    // Every text part was a `str` when packed.
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 impl CachedSealedSecret {
@@ -165,87 +204,158 @@ impl CachedSealedSecret {
         let metadata = ObjectMeta {
             name: m.name.clone(),
             namespace: m.namespace.clone(),
-            uid: m.uid.clone(),
-            resource_version: m.resource_version.clone(),
             generation: m.generation,
             deletion_timestamp: m.deletion_timestamp.clone(),
             ..ObjectMeta::default()
         };
-        let annotations = m.annotations.as_ref().map_or_else(Pairs::default, |a| {
-            pairs(
-                a.iter()
-                    .filter(|(k, _)| UNSEAL_ANNOTATIONS.contains(&k.as_str())),
-            )
-        });
         let spec = &ss.spec;
+        let digest = crate::reconcile::digest(ss, accept_v1_data);
+        let template = serde_json::to_string(&spec.template).unwrap_or_default();
+        let instance = m.labels.as_ref().and_then(|l| l.get(LABEL_INSTANCE));
+        let annotations: Vec<(&String, &String)> = m
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| UNSEAL_ANNOTATIONS.contains(&k.as_str()))
+            .collect();
+        let sealed: Vec<Vec<u8>> = spec
+            .encrypted_data
+            .values()
+            .map(|v| sealed_part(v))
+            .collect();
+        let mut parts: Vec<&[u8]> = vec![
+            m.uid.as_deref().unwrap_or_default().as_bytes(),
+            m.resource_version.as_deref().unwrap_or_default().as_bytes(),
+        ];
+        parts.extend(instance.map(|v| v.as_bytes()));
+        for (k, v) in &annotations {
+            parts.push(k.as_bytes());
+            parts.push(v.as_bytes());
+        }
+        parts.push(digest.as_bytes());
+        parts.push(template.as_bytes());
+        for (k, v) in spec.encrypted_data.keys().zip(&sealed) {
+            parts.push(k.as_bytes());
+            parts.push(v);
+        }
+        parts.extend(spec.data.as_deref().map(str::as_bytes));
         CachedSealedSecret {
             metadata,
-            instance: m
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_INSTANCE))
-                .map(|v| v.as_str().into()),
-            annotations,
-            digest: crate::reconcile::digest(ss, accept_v1_data).into(),
-            templated: spec.template.data.as_ref().is_some_and(|d| !d.is_empty()),
-            template: serde_json::to_string(&spec.template)
-                .unwrap_or_default()
-                .into(),
-            encrypted_data: spec
-                .encrypted_data
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), Sealed::new(v)))
-                .collect(),
-            data: spec.data.as_deref().map(Into::into),
-            status: ss.status.as_ref().and_then(CachedStatus::new),
-            status_written: ss.status_written(),
+            body: Arc::new(Body {
+                parts: Packed::new(&parts),
+                has_instance: instance.is_some(),
+                annotations: u8::try_from(annotations.len()).unwrap_or(u8::MAX),
+                has_data: spec.data.is_some(),
+                items: u32::try_from(sealed.len()).unwrap_or(u32::MAX),
+                templated: spec.template.data.as_ref().is_some_and(|d| !d.is_empty()),
+                status: ss.status.as_ref().and_then(CachedStatus::new),
+                status_written: ss.status_written(),
+            }),
         }
     }
-
     /// The digest of everything the Secret is derived from.
     pub fn digest(&self) -> &str {
-        &self.digest
+        text(self.body.part(self.body.digest_at()))
+    }
+
+    /// The object's uid (`""` if it had none).
+    pub fn uid(&self) -> &str {
+        text(self.body.part(0))
+    }
+
+    /// The object's resourceVersion (`None` if it had none).
+    pub fn resource_version(&self) -> Option<&str> {
+        Some(text(self.body.part(1))).filter(|v| !v.is_empty())
     }
 
     /// Whether a controller has written the status ([`SealedSecret::status_written`]).
     pub fn status_written(&self) -> bool {
-        self.status_written
+        self.body.status_written
     }
 
     /// The status.
     pub fn status(&self) -> Option<SealedSecretStatus> {
-        self.status.as_ref().map(CachedStatus::status)
+        self.body.status.as_ref().map(CachedStatus::status)
     }
 
     /// Whether `spec.template.data` has any entry.
     pub fn templated(&self) -> bool {
-        self.templated
+        self.body.templated
     }
 
     /// The value of the [`LABEL_INSTANCE`] label, or `""`.
     pub fn instance(&self) -> &str {
-        self.instance.as_deref().unwrap_or_default()
+        if self.body.has_instance {
+            text(self.body.part(2))
+        } else {
+            ""
+        }
+    }
+
+    /// A reference to the object for events: kind, name, namespace, uid and resourceVersion.
+    pub fn reference(&self) -> ObjectReference {
+        let mut r = self.object_ref(&());
+        r.uid = Some(self.uid().to_owned()).filter(|u| !u.is_empty());
+        r.resource_version = self.resource_version().map(str::to_owned);
+        r
     }
 
     /// The object to unseal: the same identity, scope and key-id annotations and spec as the
     /// one this entry was made from, so it opens and digests exactly as that one.
     pub fn to_sealed_secret(&self) -> SealedSecret {
+        let b = &*self.body;
         let mut metadata = self.metadata.clone();
-        metadata.annotations = (!self.annotations.is_empty()).then(|| map(&self.annotations));
-        let template: SecretTemplateSpec = serde_json::from_str(&self.template).unwrap_or_default();
+        metadata.uid = Some(self.uid().to_owned()).filter(|u| !u.is_empty());
+        metadata.resource_version = self.resource_version().map(str::to_owned);
+        let annotations: BTreeMap<String, String> = (0..usize::from(b.annotations))
+            .map(|i| {
+                let at = b.head() + 2 * i;
+                (text(b.part(at)).to_owned(), text(b.part(at + 1)).to_owned())
+            })
+            .collect();
+        metadata.annotations = (!annotations.is_empty()).then_some(annotations);
+        let template: SecretTemplateSpec =
+            serde_json::from_str(text(b.part(b.digest_at() + 1))).unwrap_or_default();
         SealedSecret {
             metadata,
             spec: SealedSecretSpec {
                 template,
-                encrypted_data: self
-                    .encrypted_data
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.text()))
+                encrypted_data: b
+                    .items()
+                    .map(|(k, v)| (k.to_owned(), sealed_text(v)))
                     .collect(),
-                data: self.data.as_deref().map(str::to_owned),
+                data: b.has_data.then(|| text(b.part(b.len() - 1)).to_owned()),
             },
             status: self.status(),
         }
+    }
+}
+
+impl Body {
+    /// Parts before the annotations: uid, resourceVersion, the instance label if set.
+    fn head(&self) -> usize {
+        2 + usize::from(self.has_instance)
+    }
+
+    /// Index of the digest part.
+    fn digest_at(&self) -> usize {
+        self.head() + 2 * usize::from(self.annotations)
+    }
+
+    /// Number of parts.
+    fn len(&self) -> usize {
+        self.digest_at() + 2 + 2 * self.items as usize + usize::from(self.has_data)
+    }
+
+    fn part(&self, i: usize) -> &[u8] {
+        self.parts.get(i, self.len())
+    }
+
+    /// `(name, sealed value part)` of each `spec.encryptedData` item.
+    fn items(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let first = self.digest_at() + 2;
+        (0..self.items as usize)
+            .map(move |i| (text(self.part(first + 2 * i)), self.part(first + 2 * i + 1)))
     }
 }
 
@@ -290,6 +400,7 @@ mod tests {
     use super::*;
     use crate::status::{Outcome, desired};
     use k8s_openapi::jiff::Timestamp;
+    use kube::runtime::reflector::ObjectRef;
 
     fn t(s: i64) -> Time {
         Time(Timestamp::from_second(s).unwrap_or_default())
@@ -322,9 +433,9 @@ mod tests {
         let ss = object(&[("k", "AAEC")], Some(status.clone()));
         let c = CachedSealedSecret::new(&ss, true);
         assert!(
-            matches!(c.status, Some(CachedStatus::Ready(..))),
+            matches!(c.body.status, Some(CachedStatus::Ready(..))),
             "{:?}",
-            c.status
+            c.body.status
         );
         assert_eq!(c.status(), Some(status.clone()));
         assert!(c.status_written());
@@ -337,9 +448,9 @@ mod tests {
         let ss = object(&[("k", "AAEC")], Some(pruned.clone()));
         let c = CachedSealedSecret::new(&ss, true);
         assert!(
-            matches!(c.status, Some(CachedStatus::Ready(.., false))),
+            matches!(c.body.status, Some(CachedStatus::Ready(.., false))),
             "{:?}",
-            c.status
+            c.body.status
         );
         assert_eq!(c.status(), Some(pruned));
     }
@@ -372,9 +483,9 @@ mod tests {
             let ss = object(&[("k", "AAEC")], Some(status.clone()));
             let c = CachedSealedSecret::new(&ss, true);
             assert!(
-                matches!(c.status, Some(CachedStatus::Json(_))),
+                matches!(c.body.status, Some(CachedStatus::Json(_))),
                 "{:?}",
-                c.status
+                c.body.status
             );
             assert_eq!(c.status(), Some(status));
             assert_eq!(c.status_written(), ss.status_written());
@@ -398,9 +509,14 @@ mod tests {
             ("newline", "AAEC\n"),
             ("garbage", "not base64!"),
         ];
-        let ss = object(&values, None);
+        let mut ss = object(&values, None);
+        ss.spec.data = Some("djEgZm9ybWF0".into());
         let c = CachedSealedSecret::new(&ss, true);
-        assert!(matches!(c.encrypted_data[0].1, Sealed::Bytes(_)));
+        assert_eq!(
+            c.body.items().next().map(|(k, v)| (k, v[0])),
+            Some(("canonical", SEALED_BYTES))
+        );
+        assert_eq!(c.body.items().count(), values.len());
         let back = c.to_sealed_secret();
         assert_eq!(back.spec, ss.spec);
         assert_eq!(
@@ -418,5 +534,21 @@ mod tests {
             )]))
         );
         assert_eq!(back.metadata.uid.as_deref(), Some("u-1"));
+        assert_eq!(back.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!((c.uid(), c.resource_version()), ("u-1", Some("7")));
+        // kube-runtime's references (store key, scheduler) carry no uid or resourceVersion.
+        let r = ObjectRef::from_obj(&c);
+        assert_eq!((r.extra.uid, r.extra.resource_version), (None, None));
+        let r = c.reference();
+        assert_eq!(
+            (r.uid.as_deref(), r.resource_version.as_deref()),
+            (Some("u-1"), Some("7"))
+        );
+        assert_eq!(
+            (r.kind.as_deref(), r.name.as_deref()),
+            (Some("SealedSecret"), Some("s"))
+        );
+        // A clone shares everything but the metadata.
+        assert!(Arc::ptr_eq(&c.clone().body, &c.body));
     }
 }

@@ -32,7 +32,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use sealant_api::{
     ANNOTATION_MANAGED, SealedSecret, SealedSecretStatus, UnsealError, UnsealOptions, UnsealOutput,
     scope_from_annotations, unseal,
@@ -425,7 +425,7 @@ pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Err
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    if ctx.superseded(&obj, ss.metadata.resource_version.as_deref()) {
+    if ctx.superseded(&obj, ss.resource_version()) {
         // Normally the newer copy's own event comes first; the requeue covers a watch that is
         // down meanwhile, so this pass is never the last one.
         return Ok(Action::requeue(ctx.next_delay(&obj)));
@@ -470,12 +470,12 @@ pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Err
             &ctx.client,
             &namespace,
             &ss.name_any(),
-            ss.metadata.resource_version.as_deref(),
+            ss.resource_version(),
             &new_status,
         )
         .await
         {
-            Ok(_) => ctx.status_written(&obj, ss.metadata.resource_version.as_deref()),
+            Ok(_) => ctx.status_written(&obj, ss.resource_version()),
             Err(e) => {
                 status_ok = false;
                 ctx.metrics.error("status", &namespace);
@@ -548,7 +548,7 @@ async fn publish(ctx: &Context, ss: &Cached, type_: EventType, reason: &str, not
         action: "Unseal".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &ss.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&ev, &ss.reference()).await {
         tracing::warn!(error = %e, "cannot publish event");
     }
 }
@@ -608,7 +608,7 @@ fn transient(e: &kube::Error) -> bool {
 async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
-    let uid = ss.metadata.uid.clone().unwrap_or_default();
+    let uid = ss.uid().to_owned();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let digest = ss.digest();
 
@@ -746,7 +746,7 @@ async fn read_existing(
 ) -> Result<Option<Wiped>, Box<Pass>> {
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
-    let uid = ss.metadata.uid.as_deref().unwrap_or_default();
+    let uid = ss.uid();
     // It holds the values in plaintext: wiped when dropped.
     let existing = match secrets.get_opt(&name).await {
         Ok(e) => e.map(Wiped),
