@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::report::{KeyInfo, KeyUsage, Level, Renewal, Report};
+use super::report::{KeyInfo, Level, Renewal, Report};
 use crate::kubecfg::{Cluster, status_message};
-use sealant_api::{ANNOTATION_KEY_IDS, Certificate, LABEL_SEALED_SECRETS_KEY};
+use sealant_api::{Certificate, LABEL_SEALED_SECRETS_KEY};
 
 /// Items read per page, and in all per list.
 const PAGE: usize = 100;
@@ -509,25 +509,7 @@ fn key_usage(sealed: &[Value], keys: Option<&[Key]>, report: &mut Report) {
             ),
         }
     }
-    if let Some(unknown) = by_key.get("unknown") {
-        report.add(
-            Level::Info,
-            "unknown-key",
-            String::new(),
-            format!(
-                "{} SealedSecret(s) carry no {ANNOTATION_KEY_IDS} annotation (sealed by kubeseal or an older sealant): their key is not known without decrypting (sealant verify)",
-                unknown.len()
-            ),
-        );
-    }
-    report.key_usage = by_key
-        .into_iter()
-        .map(|(key_id, objects)| KeyUsage {
-            key_id,
-            count: objects.len(),
-            objects,
-        })
-        .collect();
+    report.set_key_usage(by_key, "sealant verify");
 }
 
 /// Secrets in namespaces holding SealedSecrets that no SealedSecret made.

@@ -124,6 +124,35 @@ impl Report {
             .sort_by(|a, b| b.count.cmp(&a.count).then(a.key_id.cmp(&b.key_id)));
     }
 
+    /// Records which objects each key id sealed (`unknown`: no key-id annotation), with a note
+    /// on the unknown ones naming `verify` (the command that tells their key).
+    pub fn set_key_usage(
+        &mut self,
+        by_key: std::collections::BTreeMap<String, Vec<String>>,
+        verify: &str,
+    ) {
+        if let Some(unknown) = by_key.get("unknown") {
+            self.add(
+                Level::Info,
+                "unknown-key",
+                String::new(),
+                format!(
+                    "{} SealedSecret(s) carry no {} annotation (sealed by kubeseal or an older sealant): their key is not known without decrypting ({verify})",
+                    unknown.len(),
+                    sealant_api::ANNOTATION_KEY_IDS,
+                ),
+            );
+        }
+        self.key_usage = by_key
+            .into_iter()
+            .map(|(key_id, objects)| KeyUsage {
+                key_id,
+                count: objects.len(),
+                objects,
+            })
+            .collect();
+    }
+
     pub fn count(&self, level: Level) -> usize {
         self.findings.iter().filter(|f| f.level == level).count()
     }

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::report::{KeyUsage, Level, Report};
+use super::report::{Level, Report};
 use crate::io::{self, Source};
 use crate::manifest;
-use sealant_api::ANNOTATION_KEY_IDS;
 
 pub fn audit(paths: &[PathBuf]) -> Result<Report> {
     let mut report = Report {
@@ -70,25 +69,7 @@ pub fn audit(paths: &[PathBuf]) -> Result<Report> {
             ),
         );
     }
-    if let Some(unknown) = by_key.get("unknown") {
-        report.add(
-            Level::Info,
-            "unknown-key",
-            String::new(),
-            format!(
-                "{} SealedSecret(s) carry no {ANNOTATION_KEY_IDS} annotation (sealed by kubeseal or an older sealant): their key is not known without decrypting (sealant verify --cert)",
-                unknown.len()
-            ),
-        );
-    }
-    report.key_usage = by_key
-        .into_iter()
-        .map(|(key_id, objects)| KeyUsage {
-            key_id,
-            count: objects.len(),
-            objects,
-        })
-        .collect();
+    report.set_key_usage(by_key, "sealant verify --cert");
     for finding in crate::guard::plaintext(paths)? {
         report.add(
             Level::Error,

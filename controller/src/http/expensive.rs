@@ -209,19 +209,15 @@ pub async fn verify(
     Extension(Client(client)): Extension<Client>,
     body: Bytes,
 ) -> Response {
-    let keys = state.keys.current();
-    let opts = UnsealOptions {
-        accept_v1_data: state.accept_v1_data,
-        ..UnsealOptions::default()
-    };
-    let budget = state.budget.clone();
+    let (keys, opts, budget) = (
+        state.keys.current(),
+        unseal_options(&state),
+        state.budget.clone(),
+    );
     off_thread(&state, move || {
-        let started = Instant::now();
-        let read = read_sealed_secret(&body);
-        let parse = parse_cost(body.len(), started.elapsed());
-        let ss = match read {
-            Ok(ss) => ss,
-            Err(resp) => return charge_parse(&budget, client, parse, resp),
+        let (ss, parse) = match parse_timed(&budget, client, &body, read_sealed_secret) {
+            Ok(read) => read,
+            Err(resp) => return resp,
         };
         let bound = unseal_bound(values(&ss), keys.opening.len());
         if let Err(wait) = budget.admit(client, parse, bound) {
@@ -257,11 +253,27 @@ pub async fn verify(
     .await
 }
 
-/// A body that failed to parse still costs its parsing (even into debt); the answer stays the
-/// parse error.
-fn charge_parse(budget: &Budget, client: IpAddr, parse: u64, resp: Response) -> Response {
-    budget.charge(client, parse);
-    resp
+/// `read` applied to `body`, with what parsing it cost; a body that fails to parse still costs
+/// its parsing (even into debt), and the answer stays the parse error.
+fn parse_timed<T>(
+    budget: &Budget,
+    client: IpAddr,
+    body: &[u8],
+    read: impl FnOnce(&[u8]) -> Result<T, Response>,
+) -> Result<(T, u64), Response> {
+    let started = Instant::now();
+    let read = read(body);
+    let parse = parse_cost(body.len(), started.elapsed());
+    read.map(|v| (v, parse))
+        .inspect_err(|_| budget.charge(client, parse))
+}
+
+/// How `/v1/verify` and `/v1/rotate` open values (never rendering templates).
+fn unseal_options(state: &ApiState) -> UnsealOptions {
+    UnsealOptions {
+        accept_v1_data: state.accept_v1_data,
+        ..UnsealOptions::default()
+    }
 }
 
 /// `/v1/rotate`: one SealedSecret or a batch, re-sealed with the newest key (see [`rotate`]).
@@ -270,21 +282,18 @@ pub async fn rotate(
     Extension(Client(client)): Extension<Client>,
     body: Bytes,
 ) -> Response {
-    let keys = state.keys.current();
-    let opts = UnsealOptions {
-        accept_v1_data: state.accept_v1_data,
-        ..UnsealOptions::default()
-    };
-    let budget = state.budget.clone();
+    let (keys, opts, budget) = (
+        state.keys.current(),
+        unseal_options(&state),
+        state.budget.clone(),
+    );
     off_thread(&state, move || {
-        let started = Instant::now();
-        let read = rotate::read_body(&body);
-        let parse = parse_cost(body.len(), started.elapsed());
-        let read = match read {
+        let read = |b: &[u8]| {
+            rotate::read_body(b).map_err(|(code, reason, message)| error(code, reason, message))
+        };
+        let (read, parse) = match parse_timed(&budget, client, &body, read) {
             Ok(read) => read,
-            Err((code, reason, message)) => {
-                return charge_parse(&budget, client, parse, error(code, reason, message));
-            }
+            Err(resp) => return resp,
         };
         let opening = &keys.opening;
         let bound_of = |ss: &SealedSecret| unseal_bound(values(ss), opening.len());
