@@ -25,5 +25,8 @@ for i, t in enumerate(lines):
     for j, (a, b) in enumerate([(0, 0), (3, 17), (64, 200)]):
         (out / f"{i:04}-{j}").write_bytes(bytes([a, b]) + t.encode())
 PY
+# A crashing input is written under the target directory, not into the working tree.
+artifacts="$CARGO_TARGET_DIR/fuzz-artifacts/"
+mkdir -p "$artifacts"
 "$CARGO_TARGET_DIR/$target/release/render" "$corpus" -max_total_time="$secs" -rss_limit_mb=2048 \
-  -max_len=4096 -print_final_stats=1
+  -max_len=4096 -print_final_stats=1 -artifact_prefix="$artifacts"
