@@ -104,6 +104,18 @@ pub struct Context {
     head_starts: Mutex<HashMap<ObjectRef<Cached>, HeadStart>>,
     /// Lets the objects of a complete list into the reconcile queue a few at a time.
     list_pacer: Arc<crate::triggers::ListPacer>,
+    /// Objects whose last decryption failed for good, with what failed: the same spec with the
+    /// same keys fails the same way, so the pass that the failure's own status write triggers
+    /// (and any other before the spec or the keys change) does not decrypt again.
+    unseal_failed: Mutex<HashMap<ObjectRef<Cached>, UnsealFailure>>,
+}
+
+/// A decryption that failed for good: for this digest with these keys.
+struct UnsealFailure {
+    digest: String,
+    keys: Arc<KeyState>,
+    reason: String,
+    message: String,
 }
 
 /// A decryption's result and how long it took.
@@ -150,6 +162,7 @@ impl Context {
             options,
             retries: Mutex::new(HashMap::new()),
             key_failed: Mutex::new(HashSet::new()),
+            unseal_failed: Mutex::new(HashMap::new()),
             status_written_over: Mutex::new(HashMap::new()),
             index: Arc::new(SecretIndex::default()),
             index_enabled: std::sync::atomic::AtomicBool::new(false),
@@ -588,6 +601,10 @@ fn prune_per_object_state(ctx: &Context, stores: &[Store<Cached>]) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|obj, h| h.started.elapsed() < HEAD_START_GRACE || exists(obj));
+    ctx.unseal_failed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|obj, _| exists(obj));
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -654,7 +671,19 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
     };
 
     let keys = ctx.keys.current();
-    let job = match ctx.take_head_start(&ObjectRef::from_obj(ss), digest, &keys) {
+    let obj = ObjectRef::from_obj(ss);
+    if !ctx.naive {
+        let failed = ctx.unseal_failed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = failed.get(&obj)
+            && f.digest == digest
+            && Arc::ptr_eq(&f.keys, &keys)
+        {
+            let mut pass = Pass::failed(true, &f.reason, "ErrUnsealFailed", f.message.clone());
+            pass.key_related = true;
+            return Ok(pass);
+        }
+    }
+    let job = match ctx.take_head_start(&obj, digest, &keys) {
         Some(job) => job,
         None => ctx.submit_unseal(ss.to_sealed_secret(), keys.clone()),
     };
@@ -671,11 +700,29 @@ async fn sync(ss: &Cached, ctx: &Context) -> Result<Pass, Error> {
         Err(e) => {
             ctx.metrics.error("unseal", &namespace);
             let permanent = e.is_permanent();
+            let mut failed = ctx.unseal_failed.lock().unwrap_or_else(|e| e.into_inner());
+            if permanent {
+                failed.insert(
+                    obj,
+                    UnsealFailure {
+                        digest: digest.to_owned(),
+                        keys: keys.clone(),
+                        reason: e.reason().to_owned(),
+                        message: e.to_string(),
+                    },
+                );
+            } else {
+                failed.remove(&obj);
+            }
             let mut pass = Pass::failed(permanent, e.reason(), "ErrUnsealFailed", e.to_string());
             pass.key_related = permanent;
             return Ok(pass);
         }
     };
+    ctx.unseal_failed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&obj);
     let compromised: Vec<String> = out
         .key_ids
         .iter()
