@@ -255,6 +255,7 @@ pub async fn verify(
 
 /// `read` applied to `body`, with what parsing it cost; a body that fails to parse still costs
 /// its parsing (even into debt), and the answer stays the parse error.
+#[allow(clippy::result_large_err)]
 fn parse_timed<T>(
     budget: &Budget,
     client: IpAddr,
@@ -266,6 +267,12 @@ fn parse_timed<T>(
     let parse = parse_cost(body.len(), started.elapsed());
     read.map(|v| (v, parse))
         .inspect_err(|_| budget.charge(client, parse))
+}
+
+/// [`rotate::read_body`], its refusal as the response.
+#[allow(clippy::result_large_err)]
+fn read_rotate_body(body: &[u8]) -> Result<rotate::Body, Response> {
+    rotate::read_body(body).map_err(|(code, reason, message)| error(code, reason, message))
 }
 
 /// How `/v1/verify` and `/v1/rotate` open values (never rendering templates).
@@ -288,10 +295,7 @@ pub async fn rotate(
         state.budget.clone(),
     );
     off_thread(&state, move || {
-        let read = |b: &[u8]| {
-            rotate::read_body(b).map_err(|(code, reason, message)| error(code, reason, message))
-        };
-        let (read, parse) = match parse_timed(&budget, client, &body, read) {
+        let (read, parse) = match parse_timed(&budget, client, &body, read_rotate_body) {
             Ok(read) => read,
             Err(resp) => return resp,
         };
