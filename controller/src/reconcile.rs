@@ -18,7 +18,7 @@
 //! private-key operation and no write. Transient failures are retried with exponential backoff;
 //! permanent ones wait for the object or the keys to change.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,6 @@ pub struct Context {
     /// How objects are reconciled.
     pub options: ReconcileOptions,
     retries: Mutex<HashMap<ObjectRef<Cached>, u32>>,
-    key_failed: Mutex<HashSet<ObjectRef<Cached>>>,
     /// The resourceVersion each object had when this replica last wrote its status, until a newer
     /// copy reaches the cache (see [`Context::superseded`]).
     status_written_over: Mutex<HashMap<ObjectRef<Cached>, String>>,
@@ -106,7 +105,8 @@ pub struct Context {
     list_pacer: Arc<crate::triggers::ListPacer>,
     /// Objects whose last decryption failed for good, with what failed: the same spec with the
     /// same keys fails the same way, so the pass that the failure's own status write triggers
-    /// (and any other before the spec or the keys change) does not decrypt again.
+    /// (and any other before the spec or the keys change) does not decrypt again; when the keys
+    /// change, these are the objects retried.
     unseal_failed: Mutex<HashMap<ObjectRef<Cached>, UnsealFailure>>,
 }
 
@@ -161,7 +161,6 @@ impl Context {
             )),
             options,
             retries: Mutex::new(HashMap::new()),
-            key_failed: Mutex::new(HashSet::new()),
             unseal_failed: Mutex::new(HashMap::new()),
             status_written_over: Mutex::new(HashMap::new()),
             index: Arc::new(SecretIndex::default()),
@@ -204,11 +203,11 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(obj);
-        let mut k = self.key_failed.lock().unwrap_or_else(|e| e.into_inner());
-        if key_related {
-            k.insert(obj.clone());
-        } else {
-            k.remove(obj);
+        if !key_related {
+            self.unseal_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(obj);
         }
     }
 
@@ -317,11 +316,14 @@ impl Context {
         }
     }
 
-    fn take_key_failed(&self) -> Vec<ObjectRef<Cached>> {
-        self.key_failed
+    /// The objects whose last decryption failed for good: what a new keyring may open. Their
+    /// entries stay (they no longer match the new keys); each retry replaces or removes its own.
+    fn key_failed(&self) -> Vec<ObjectRef<Cached>> {
+        self.unseal_failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .drain()
+            .keys()
+            .cloned()
             .collect()
     }
 }
@@ -1005,7 +1007,7 @@ pub async fn run(
                     ctx.metrics.compromised_use.clear();
                     let _ = recheck.send(());
                 }
-                let failed = ctx.take_key_failed();
+                let failed = ctx.key_failed();
                 if !failed.is_empty() {
                     tracing::info!(
                         objects = failed.len(),
