@@ -35,6 +35,33 @@ async fn strip_label(client: &kube::Client, ns: &str, name: &str) {
         .unwrap();
 }
 
+/// A Secret as a sealant that did not label left it: a SealedSecret `name` in `app` with item
+/// `k` = `value`, unsealed by a controller (stopped again), then the label removed. Returns the
+/// fake API server, its client and the Secret as it was written.
+async fn unlabelled_secret(
+    name: &str,
+    value: &str,
+) -> (
+    fake_apiserver::FakeApiServer,
+    kube::Client,
+    k8s_openapi::api::core::v1::Secret,
+) {
+    let (server, client) = server().await;
+    let (key, cert) = test_key();
+    put_key(&client, "test-key", &key, &cert).await;
+    let ctl = controller(&client, &[]).await;
+    create(
+        &client,
+        &seal(&cert, "app", name, &[("k", value)], Scope::Strict),
+    )
+    .await;
+    ready(&client, "app", name).await;
+    let written = secret_where(&client, "app", name, labelled).await;
+    ctl.shutdown().await;
+    strip_label(&client, "app", name).await;
+    (server, client, written)
+}
+
 fn key_ops(ctl: &sealant_controller::Running) -> u64 {
     ctl.metrics.private_key_operations.get()
 }
@@ -44,20 +71,8 @@ fn key_ops(ctl: &sealant_controller::Running) -> u64 {
 /// re-creates it) and a restart sends no request at all for it.
 #[tokio::test]
 async fn an_unlabelled_secret_of_an_older_sealant_is_labelled_once_without_decryption() {
-    let (server, client) = server().await;
-    let (key, cert) = test_key();
-    put_key(&client, "test-key", &key, &cert).await;
-    let ctl = controller(&client, &[]).await;
-    create(
-        &client,
-        &seal(&cert, "app", "old", &[("k", "old-value")], Scope::Strict),
-    )
-    .await;
-    ready(&client, "app", "old").await;
-    let written = secret_where(&client, "app", "old", labelled).await;
+    let (server, client, written) = unlabelled_secret("old", "old-value").await;
     let digest = written.metadata.annotations.as_ref().unwrap()[ANNOTATION_UNSEALED_FROM].clone();
-    ctl.shutdown().await;
-    strip_label(&client, "app", "old").await;
 
     server.reset_counts();
     let ctl = controller(&client, &[]).await;
@@ -422,19 +437,7 @@ async fn a_secret_in_a_namespace_not_watched_is_left_alone() {
 /// (with `--update-status=false` not even the echo of a status write).
 #[tokio::test]
 async fn a_secret_gone_before_it_is_labelled_is_retried() {
-    let (server, client) = server().await;
-    let (key, cert) = test_key();
-    put_key(&client, "test-key", &key, &cert).await;
-    let ctl = controller(&client, &[]).await;
-    create(
-        &client,
-        &seal(&cert, "app", "race", &[("k", "v")], Scope::Strict),
-    )
-    .await;
-    ready(&client, "app", "race").await;
-    secret_where(&client, "app", "race", labelled).await;
-    ctl.shutdown().await;
-    strip_label(&client, "app", "race").await;
+    let (server, client, _) = unlabelled_secret("race", "v").await;
 
     server.inject_fault(fake_apiserver::Fault::new(
         Some(Verb::Update),
