@@ -292,6 +292,27 @@ async fn run(p: Params) {
                 "n/a (>= 1.9x is for N >= 1,000)"
             },
         ));
+        // What bounds that projection whatever the rest of the controller costs: the private-key
+        // work itself, which on a busy host (or with both cores busy) costs more per value inside
+        // the controller than in the single-core raw loop. With no other work at all the
+        // projection would be `cpus` divided by this slowdown.
+        let slowdown = |r: &(ColdRestart, Rates)| r.0.cold_cpu.0 / values * r.1.one_core;
+        rows.push(row(
+            format!(
+                "cold start N={n}: decryption CPU per value / raw 1-core time per value (bound on the projection: {cpus}x / this)"
+            ),
+            format!(
+                "{:.3} (bound {:.2}x; runs {})",
+                slowdown(median),
+                cpus as f64 / slowdown(median),
+                runs.iter()
+                    .map(|r| format!("{:.3}", slowdown(r)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "",
+            "",
+        ));
         let sealant = &restarted.0;
         let naive = naive.as_ref().map(|(c, _)| c);
         rows.push(row(
