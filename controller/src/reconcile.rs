@@ -154,7 +154,12 @@ impl Context {
             keys,
             metrics,
             recorder,
-            unseal_pool: crate::unseal_pool::UnsealPool::new(usize::from(options.workers)),
+            // Results in batches of two per thread: half the reconciles in flight write together
+            // while the other half wait for their decryption, so the threads never run dry.
+            unseal_pool: crate::unseal_pool::UnsealPool::new(
+                usize::from(options.workers),
+                usize::from(options.workers) * 2,
+            ),
             // Twice the reconciles in flight: a free slot always finds one waiting.
             list_pacer: Arc::new(crate::triggers::ListPacer::new(
                 usize::from(options.workers) * usize::from(IN_FLIGHT_PER_WORKER) * 2,
