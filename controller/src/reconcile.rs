@@ -154,11 +154,11 @@ impl Context {
             keys,
             metrics,
             recorder,
-            // Results in batches of two per thread: half the reconciles in flight write together
-            // while the other half wait for their decryption, so the threads never run dry.
+            // Results in batches of half the reconciles in flight: those write together while the
+            // other half wait for their decryption, so the threads never run dry.
             unseal_pool: crate::unseal_pool::UnsealPool::new(
                 usize::from(options.workers),
-                usize::from(options.workers) * 2,
+                usize::from(options.workers) * usize::from(IN_FLIGHT_PER_WORKER) / 2,
             ),
             // Twice the reconciles in flight: a free slot always finds one waiting.
             list_pacer: Arc::new(crate::triggers::ListPacer::new(

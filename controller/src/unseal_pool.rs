@@ -7,7 +7,8 @@
 //! for about a third of a cold start.)
 //!
 //! Results are handed back in batches while more jobs wait in the queue: a result is held until
-//! `batch` are ready or the queue is empty. During a cold start the reconciles then make their
+//! `batch` are ready or a thread finishes a job with none left queued (at most one decryption
+//! later). During a cold start the reconciles then make their
 //! API requests several at a time instead of one by one, and the API server and the controller
 //! each handle several per wake-up (against the fake API server, eight Secret creates in flight
 //! cost each side about half the CPU per request of one at a time); a lone decryption (an apply
@@ -31,7 +32,7 @@ pub struct UnsealPool {
 struct Shared {
     /// Jobs submitted and not yet taken by a thread.
     queued: AtomicUsize,
-    /// Results held back until `batch` are ready or the queue is empty.
+    /// Results held back until `batch` are ready or a job finishes with none queued.
     held: Mutex<Vec<Delivery>>,
     batch: usize,
 }
