@@ -17,6 +17,7 @@ pub mod keys;
 pub mod leader;
 pub mod lean_writes;
 pub mod metrics;
+pub mod own_writes;
 pub mod reconcile;
 pub mod secret_merge;
 pub mod status;

@@ -4,13 +4,14 @@
 //! namespace) with a configurable number of parallel decryptions (`--workers`) and four times as many
 //! reconciles in flight, so API round trips overlap decryption. Triggers ([`crate::triggers`]:
 //! never read from a cached copy older than their event, also when a relist spans pages):
-//! - SealedSecret changes (any metadata or spec change; status-only writes are filtered by the
-//!   status comparison and cost one cheap pass), and every SealedSecret once a (re)list is
-//!   complete;
+//! - SealedSecret changes (any metadata or spec change; the echo of this replica's own status
+//!   write triggers nothing ([`crate::own_writes`]), other status-only writes cost one cheap
+//!   pass), and every SealedSecret once a (re)list is complete;
 //! - Secrets, watched as METADATA ONLY (no Secret data is ever cached): an event on a Secret
 //!   owned by a SealedSecret or annotated `managed` reconciles the SealedSecret of the same
-//!   name, so a deleted Secret is re-created; after a relist of Secrets, the SealedSecrets whose
-//!   Secret changed or went while the watch was down;
+//!   name (not for the echo of this replica's own Secret write), so a deleted Secret is
+//!   re-created; after a relist of Secrets, the SealedSecrets whose Secret changed or went while
+//!   the watch was down;
 //! - keyring changes: objects that failed with a key-related (permanent) unseal error are retried.
 //!
 //! A reconcile never decrypts when the Secret already carries the digest of this SealedSecret
@@ -43,6 +44,7 @@ use crate::cache::CachedSealedSecret as Cached;
 use crate::keys::{KeyState, Keys, truncate};
 use crate::lean_writes;
 use crate::metrics::{CONDITION_TYPES, Metrics};
+use crate::own_writes::OwnWrites;
 use crate::secret_merge::{
     ANNOTATION_UNSEALED_FROM, LABEL_UNSEALED, Plan, SecretIndex, labelled, may_write, plan,
     recorded_digest,
@@ -108,6 +110,10 @@ pub struct Context {
     /// (and any other before the spec or the keys change) does not decrypt again; when the keys
     /// change, these are the objects retried.
     unseal_failed: Mutex<HashMap<ObjectRef<Cached>, UnsealFailure>>,
+    /// Status writes awaiting their echo through the SealedSecret watch.
+    own_status_writes: Arc<OwnWrites>,
+    /// Secret writes awaiting their echo through the Secret watch.
+    own_secret_writes: Arc<OwnWrites>,
 }
 
 /// A decryption that failed for good: for this digest with these keys.
@@ -173,6 +179,8 @@ impl Context {
             leadership: None,
             naive: false,
             head_starts: Mutex::new(HashMap::new()),
+            own_status_writes: Default::default(),
+            own_secret_writes: Default::default(),
         }
     }
 
@@ -495,7 +503,12 @@ pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Err
         )
         .await
         {
-            Ok(_) => ctx.status_written(&obj, ss.resource_version()),
+            Ok(written) => {
+                ctx.status_written(&obj, ss.resource_version());
+                if !ctx.naive {
+                    ctx.own_status_writes.record(&written);
+                }
+            }
             Err(e) => {
                 status_ok = false;
                 ctx.metrics.error("status", &namespace);
@@ -923,6 +936,9 @@ async fn write(
             if ctx.index_enabled.load(std::sync::atomic::Ordering::Relaxed) {
                 ctx.index.record_written(&written);
             }
+            if !ctx.naive {
+                ctx.own_secret_writes.record(&written);
+            }
             tracing::info!(namespace = %namespace, name = %name, "Secret written");
             done(Pass::ready(true))
         }
@@ -1058,7 +1074,12 @@ pub async fn run(
             opts.workers.saturating_mul(IN_FLIGHT_PER_WORKER)
         };
         let mut controller = Controller::for_shared_stream(
-            crate::triggers::sealed_secrets(sealed, reader.clone(), ctx.list_pacer.clone()),
+            crate::triggers::sealed_secrets(
+                sealed,
+                reader.clone(),
+                ctx.list_pacer.clone(),
+                ctx.own_status_writes.clone(),
+            ),
             reader,
         )
         .with_config(ControllerConfig::default().concurrency(in_flight));
@@ -1075,6 +1096,7 @@ pub async fn run(
                 secrets,
                 ctx.index.clone(),
                 store,
+                ctx.own_secret_writes.clone(),
             ));
         }
         let rx = trigger_tx.subscribe();

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -32,16 +33,19 @@ use sealant_api::ANNOTATION_MANAGED;
 use tokio::sync::Notify;
 
 use crate::cache::CachedSealedSecret as Cached;
+use crate::own_writes::OwnWrites;
 
 use crate::secret_merge::{ANNOTATION_UNSEALED_FROM, SecretIndex};
 
-/// Triggers from a reflected SealedSecret watch: each applied object, and every object in the
-/// store when a (re)list completes. Objects of an unfinished list trigger nothing yet; those of a
-/// complete list are let through `pacer` a few at a time, while applied objects go at once.
+/// Triggers from a reflected SealedSecret watch: each applied object but the echoes of this
+/// replica's status writes (`own`), and every object in the store when a (re)list completes.
+/// Objects of an unfinished list trigger nothing yet; those of a complete list are let through
+/// `pacer` a few at a time, while applied objects go at once.
 pub fn sealed_secrets<S>(
     events: S,
     store: Store<Cached>,
     pacer: Arc<ListPacer>,
+    own: Arc<OwnWrites>,
 ) -> impl Stream<Item = Arc<Cached>> + Send + 'static
 where
     S: Stream<Item = Result<Event<Cached>, watcher::Error>> + Send + 'static,
@@ -51,6 +55,7 @@ where
         events_done: false,
         store,
         pacer,
+        own,
         list: VecDeque::new(),
         admitting: None,
     }
@@ -131,6 +136,7 @@ struct Paced {
     events_done: bool,
     store: Store<Cached>,
     pacer: Arc<ListPacer>,
+    own: Arc<OwnWrites>,
     /// The rest of the last complete list, to trigger.
     list: VecDeque<Arc<Cached>>,
     /// The admission of `list`'s first object, once started.
@@ -145,15 +151,23 @@ impl Stream for Paced {
         while !this.events_done {
             match this.events.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(Event::Apply(obj)))) => {
-                    return Poll::Ready(Some(Arc::new(obj)));
+                    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                    if !this.own.is_echo(&ns, &name, obj.resource_version()) {
+                        return Poll::Ready(Some(Arc::new(obj)));
+                    }
+                }
+                Poll::Ready(Some(Ok(Event::Delete(obj)))) => {
+                    this.own
+                        .forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
                 }
                 Poll::Ready(Some(Ok(Event::InitDone))) => {
+                    this.own.clear();
                     // A newer list replaces what is left of the last one (an admission in
                     // progress has not counted its object yet, so dropping it is exact).
                     this.list = this.store.state().into();
                     this.admitting = None;
                 }
-                Poll::Ready(Some(Ok(Event::Init | Event::InitApply(_) | Event::Delete(_)))) => {}
+                Poll::Ready(Some(Ok(Event::Init | Event::InitApply(_)))) => {}
                 Poll::Ready(Some(Err(e))) => {
                     tracing::debug!(error = %e, "SealedSecret watch failed; it is retried");
                 }
@@ -186,12 +200,14 @@ impl Stream for Paced {
 }
 
 /// Triggers from the Secret watch (metadata only), which also feeds `index`: the SealedSecret
-/// of each changed or deleted Secret ([`sealed_secret_for`]), and when a relist completes the
-/// SealedSecrets whose Secret the relist found changed, gone or new.
+/// of each changed or deleted Secret ([`sealed_secret_for`]) but the echoes of this replica's
+/// Secret writes (`own`), and when a relist completes the SealedSecrets whose Secret the relist
+/// found changed, gone or new.
 pub fn secrets<S>(
     events: S,
     index: Arc<SecretIndex>,
     store: Store<Cached>,
+    own: Arc<OwnWrites>,
 ) -> impl Stream<Item = ObjectRef<Cached>> + Send + 'static
 where
     S: Stream<Item = Result<Event<PartialObjectMeta<Secret>>, watcher::Error>> + Send + 'static,
@@ -201,20 +217,34 @@ where
             Ok(ev) => {
                 let relisted = index.observe(&ev);
                 match ev {
-                    Event::Apply(s) | Event::Delete(s) => {
+                    Event::Apply(s)
+                        if own.is_echo(
+                            &s.namespace().unwrap_or_default(),
+                            &s.name_any(),
+                            s.metadata.resource_version.as_deref(),
+                        ) =>
+                    {
+                        Vec::new()
+                    }
+                    Event::Apply(s) => sealed_secret_for(&s, &store).into_iter().collect(),
+                    Event::Delete(s) => {
+                        own.forget(&s.namespace().unwrap_or_default(), &s.name_any());
                         sealed_secret_for(&s, &store).into_iter().collect()
                     }
-                    Event::InitDone => store
-                        .state()
-                        .iter()
-                        .filter(|ss| {
-                            relisted.changed(
-                                ss.metadata.namespace.as_deref().unwrap_or_default(),
-                                ss.metadata.name.as_deref().unwrap_or_default(),
-                            )
-                        })
-                        .map(|ss| ObjectRef::from_obj(&**ss))
-                        .collect(),
+                    Event::InitDone => {
+                        own.clear();
+                        store
+                            .state()
+                            .iter()
+                            .filter(|ss| {
+                                relisted.changed(
+                                    ss.metadata.namespace.as_deref().unwrap_or_default(),
+                                    ss.metadata.name.as_deref().unwrap_or_default(),
+                                )
+                            })
+                            .map(|ss| ObjectRef::from_obj(&**ss))
+                            .collect()
+                    }
                     Event::Init | Event::InitApply(_) => Vec::new(),
                 }
             }
@@ -273,10 +303,14 @@ mod tests {
 
     /// What the controller would read from the store for each trigger, in order.
     async fn seen(events: Vec<Event<Cached>>) -> Vec<(String, i64)> {
+        seen_with(events, Default::default()).await
+    }
+
+    async fn seen_with(events: Vec<Event<Cached>>, own: Arc<OwnWrites>) -> Vec<(String, i64)> {
         let (reader, writer) = reflector::store();
         let events = stream::iter(events.into_iter().map(Ok)).reflect(writer);
         let read = reader.clone();
-        sealed_secrets(events, reader, Arc::new(ListPacer::new(16)))
+        sealed_secrets(events, reader, Arc::new(ListPacer::new(16)), own)
             .map(move |obj| {
                 let cached = read.get(&ObjectRef::from_obj(&*obj));
                 let cached =
@@ -311,6 +345,79 @@ mod tests {
         assert_eq!(got, [("a".into(), 2), ("a".into(), 3), ("b".into(), 1)]);
     }
 
+    fn at(obj: Cached, rv: &str) -> Cached {
+        let mut ss = obj.to_sealed_secret();
+        ss.metadata.resource_version = Some(rv.into());
+        Cached::new(&ss, false)
+    }
+
+    fn written(name: &str, rv: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            namespace: Some("ns".into()),
+            name: Some(name.into()),
+            resource_version: Some(rv.into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_echo_of_a_status_write_triggers_nothing_and_other_changes_do() {
+        let own = Arc::new(OwnWrites::default());
+        own.record(&written("a", "5"));
+        own.record(&written("b", "5"));
+        own.record(&written("c", "9"));
+        let got = seen_with(
+            vec![
+                // "a": the echo, then someone's change.
+                Event::Apply(at(ss("a", 1), "5")),
+                Event::Apply(at(ss("a", 2), "6")),
+                // "b": a change before the echo (both trigger).
+                Event::Apply(at(ss("b", 2), "4")),
+                Event::Apply(at(ss("b", 2), "5")),
+                // "c": deleted; a copy of the same name at that version later is not an echo.
+                Event::Delete(at(ss("c", 1), "10")),
+                Event::Apply(at(ss("c", 1), "9")),
+            ],
+            own.clone(),
+        )
+        .await;
+        assert_eq!(
+            got,
+            [
+                ("a".into(), 2),
+                ("b".into(), 2),
+                ("b".into(), 2),
+                ("c".into(), 1)
+            ]
+        );
+        assert_eq!(own.pending(), 0);
+        // Naive mode records nothing: every event triggers.
+        let got = seen(vec![
+            Event::Init,
+            Event::InitDone,
+            Event::Apply(at(ss("a", 1), "5")),
+        ])
+        .await;
+        assert_eq!(got, [("a".into(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_relist_forgets_the_writes_awaiting_an_echo() {
+        let own = Arc::new(OwnWrites::default());
+        own.record(&written("a", "5"));
+        let got = seen_with(
+            vec![
+                Event::Init,
+                Event::InitApply(at(ss("a", 1), "5")),
+                Event::InitDone,
+            ],
+            own.clone(),
+        )
+        .await;
+        assert_eq!(got, [("a".into(), 1)]);
+        assert_eq!(own.pending(), 0);
+    }
+
     #[tokio::test]
     async fn a_complete_list_waits_in_the_scheduler_a_few_at_a_time() {
         let (reader, mut writer) = reflector::store();
@@ -324,7 +431,12 @@ mod tests {
             Ok(ev)
         });
         let pacer = Arc::new(ListPacer::new(3));
-        let mut triggers = Box::pin(sealed_secrets(events, reader.clone(), pacer.clone()));
+        let mut triggers = Box::pin(sealed_secrets(
+            events,
+            reader.clone(),
+            pacer.clone(),
+            Default::default(),
+        ));
         let send = |ev| tx.send(ev).unwrap_or_else(|e| panic!("{e}"));
         send(Event::Init);
         for i in 0..10 {
@@ -395,6 +507,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_echo_of_a_secret_write_triggers_nothing_and_a_deletion_always_does() {
+        let (reader, mut writer) = reflector::store();
+        writer.apply_watcher_event(&Event::Init);
+        for name in ["a", "b"] {
+            writer.apply_watcher_event(&Event::InitApply(ss(name, 1)));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        let own = Arc::new(OwnWrites::default());
+        let with_rv = |name: &str, rv: &str| {
+            let mut m = secret_meta(name, Some("d"));
+            m.metadata.resource_version = Some(rv.into());
+            m
+        };
+        own.record(&with_rv("a", "5").metadata);
+        own.record(&with_rv("b", "5").metadata);
+        let events = vec![
+            Event::Apply(with_rv("a", "5")),
+            Event::Apply(with_rv("a", "6")),
+            Event::Delete(with_rv("b", "5")),
+        ];
+        let index = Arc::new(SecretIndex::default());
+        let got: Vec<String> = secrets(
+            stream::iter(events.into_iter().map(Ok)),
+            index.clone(),
+            reader,
+            own.clone(),
+        )
+        .map(|r| r.name)
+        .collect()
+        .await;
+        assert_eq!(got, ["a", "b"]);
+        assert_eq!(own.pending(), 0);
+        // The echo still feeds the index.
+        assert!(index.knows("ns", "a"));
+    }
+
+    #[tokio::test]
     async fn a_secret_relist_triggers_the_sealed_secrets_whose_secret_changed_or_went() {
         let (reader, mut writer) = reflector::store();
         writer.apply_watcher_event(&Event::Init);
@@ -416,10 +565,15 @@ mod tests {
             Event::InitApply(secret_meta("unmanaged", None)),
             Event::InitDone,
         ];
-        let got: Vec<String> = secrets(stream::iter(events.into_iter().map(Ok)), index, reader)
-            .map(|r| r.name)
-            .collect()
-            .await;
+        let got: Vec<String> = secrets(
+            stream::iter(events.into_iter().map(Ok)),
+            index,
+            reader,
+            Default::default(),
+        )
+        .map(|r| r.name)
+        .collect()
+        .await;
         let mut got = got;
         got.sort();
         // The first list triggers nothing (the SealedSecret list does), list items none either.
