@@ -12,9 +12,10 @@
 - Refuses, at render time, values that would give a broken or unsafe cluster (several active
   controllers, a PodDisruptionBudget that blocks drains, watch.namespaces ignored), and checks
   that the values schema for securityContext and resources has exactly the fields Kubernetes has.
-- Derives the RBAC the controller needs from the requests the real binary makes against the
-  real fake-apiserver binary, and compares it with the rules the chart grants
-  (rbac_from_requests.py).
+- Runs the real binary as the chart's ServiceAccount, with only the chart's RBAC objects, against
+  the real fake-apiserver binary (whose authorizer enforces them), once cluster-wide and once
+  namespace-scoped; derives the rules it needed from the requests it made and compares them with
+  the rules the chart grants (rbac_from_requests.py).
 - Validates every rendered and example object against the Kubernetes OpenAPI schema
   (kubernetes-validate, strict) for both Kubernetes versions, and every SealedSecret against the
   chart CRD's openAPIV3Schema (jsonschema).
@@ -618,17 +619,21 @@ def check_schema_matches_kubernetes() -> None:
 
 
 def check_rbac_matches_requests(binary: Path, fake_bin: Path, vectors: Path, crd: dict) -> None:
-    """The rules bound to the controller's ServiceAccount are exactly the requests it makes."""
-    values = {"replicas": 2, "controller": {"keySize": 2048},
+    """The rules bound to the controller's ServiceAccount are exactly the requests it makes, in
+    both scopes: cluster-wide (a ClusterRole) and namespaced (a Role in each watched namespace)."""
+    common = {"replicas": 2, "controller": {"keySize": 2048},
               "leaderElection": {"leaseDuration": "3s", "renewDeadline": "2s", "retryPeriod": "500ms"}}
-    objs = render(values, rbac_from_requests.RELEASE_NS)
-    args = args_of(objs, "rbac-run")
-    failures, needed, granted = rbac_from_requests.run(binary, fake_bin, EXAMPLES, vectors, crd, objs, args, load_docs)
-    for f in failures:
-        fail(f"rbac: {f}")
-    missing, unused = rbac_from_requests.compare(needed, granted)
-    check(not missing, f"rbac: the controller made requests the chart does not grant: {missing}")
-    check(not unused, f"rbac: the chart grants rules the controller never used: {unused}")
+    watched = sorted({ns for _, ns in rbac_from_requests.SEALED_EXAMPLES})
+    for scope, values in (("cluster", common),
+                          ("namespaces", {**common, "watch": {"scope": "namespaces", "namespaces": watched}})):
+        objs = render(values, rbac_from_requests.RELEASE_NS)
+        args = args_of(objs, f"rbac-run ({scope})")
+        failures, needed, granted = rbac_from_requests.run(binary, fake_bin, EXAMPLES, vectors, crd, objs, args, load_docs)
+        for f in failures:
+            fail(f"rbac ({scope} scope): {f}")
+        missing, unused = rbac_from_requests.compare(needed, granted)
+        check(not missing, f"rbac ({scope} scope): the controller made requests the chart does not grant: {missing}")
+        check(not unused, f"rbac ({scope} scope): the chart grants rules the controller never used: {unused}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,11 @@ groups through discovery, are the rules the controller needs (a resource served 
 ClusterRoles bound to the controller's ServiceAccount must be exactly those: nothing missing
 (the controller would be forbidden) and nothing unused.
 
+The controller runs as the chart's ServiceAccount (the kubeconfig impersonates it) with the
+chart's RBAC objects stored in the fake API server, whose authorizer evaluates them as the real
+one does (namespaces, `resourceNames`): a right the chart lacks makes a request fail there, and
+the run then misses its end state.
+
 The wait is on the request counters themselves (`/fake/counts` is not counted) and on the
 controller's own metrics (keys loaded), so the check adds no API request of its own to what it
 measures; the end state is verified after the snapshot.
@@ -28,6 +33,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import yaml
 
 RELEASE_NS = "sealant"
 WAIT_SECONDS = 90
@@ -152,6 +159,31 @@ def granted_rules(objs: list[dict], sa: str, ns: str) -> set[tuple[str, str, str
     return out
 
 
+RBAC_KINDS = ("ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+
+
+def store_rbac(fake: Fake, objs: list[dict]) -> None:
+    """Stores the chart's ServiceAccount, Roles, ClusterRoles and bindings in the fake API server."""
+    paths = {"ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+             "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+             "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+             "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+             "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"}
+    for kind in RBAC_KINDS:
+        for o in objs:
+            if o["kind"] == kind:
+                fake.create(paths[kind].format(ns=o["metadata"].get("namespace", RELEASE_NS)), o)
+
+
+def impersonating(kubeconfig: Path, user: str, out: Path) -> Path:
+    """A copy of `kubeconfig` whose user acts as `user` (`as:`, sent as Impersonate-User)."""
+    cfg = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    for u in cfg.get("users") or []:
+        u.setdefault("user", {})["as"] = user
+    out.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return out
+
+
 def key_secret(vectors: Path) -> dict:
     b64 = lambda p: base64.b64encode(p.read_bytes()).decode()
     return {
@@ -183,13 +215,17 @@ def run(controller_bin: Path, fake_bin: Path, examples: Path, vectors: Path, crd
                 "metadata": {"name": "db-credentials", "namespace": "demo",
                              "annotations": {"sealedsecrets.bitnami.com/managed": "true"}},
                 "data": {"username": base64.b64encode(b"old").decode()}})
+            sa = next((o["spec"]["template"]["spec"]["serviceAccountName"] for o in objs if o["kind"] == "Deployment"), "")
+            store_rbac(fake, objs)
             fake.request("POST", "/fake/reset-counts")
 
             # The chart's arguments; only the listeners move to free loopback ports.
             run_args = [a for a in args if not a.startswith(("--listen-addr=", "--listen-metrics-addr="))]
             metrics_port = free_port()
             run_args += [f"--listen-addr=127.0.0.1:{free_port()}", f"--listen-metrics-addr=127.0.0.1:{metrics_port}"]
-            env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(fake.kubeconfig), "NO_COLOR": "1",
+            kubeconfig = impersonating(fake.kubeconfig, f"system:serviceaccount:{RELEASE_NS}:{sa}",
+                                       work / "kubeconfig-sa")
+            env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), "NO_COLOR": "1",
                    "POD_NAMESPACE": RELEASE_NS, "POD_NAME": "sealant-0"}
             log = (work / "controller.log").open("w")
             ctl = subprocess.Popen([str(controller_bin), *run_args], env=env, stdout=log, stderr=log)
@@ -247,8 +283,7 @@ def run(controller_bin: Path, fake_bin: Path, examples: Path, vectors: Path, crd
                 ctl.wait()
             fake.stop()
 
-    sa_ns = RELEASE_NS
     sa = next((o["spec"]["template"]["spec"]["serviceAccountName"] for o in objs if o["kind"] == "Deployment"), "")
-    granted = granted_rules(objs, sa, sa_ns)
+    granted = granted_rules(objs, sa, RELEASE_NS)
     return failures, needed, granted
 
