@@ -198,6 +198,7 @@ def run(controller_bin: Path, fake_bin: Path, examples: Path, vectors: Path, crd
         objs: list[dict], args: list[str], load_docs) -> tuple[list[str], set, set]:
     """Returns (failures, needed, granted)."""
     failures: list[str] = []
+    sa = next((o["spec"]["template"]["spec"]["serviceAccountName"] for o in objs if o["kind"] == "Deployment"), "")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         fake = Fake(fake_bin, work)
@@ -215,7 +216,6 @@ def run(controller_bin: Path, fake_bin: Path, examples: Path, vectors: Path, crd
                 "metadata": {"name": "db-credentials", "namespace": "demo",
                              "annotations": {"sealedsecrets.bitnami.com/managed": "true"}},
                 "data": {"username": base64.b64encode(b"old").decode()}})
-            sa = next((o["spec"]["template"]["spec"]["serviceAccountName"] for o in objs if o["kind"] == "Deployment"), "")
             store_rbac(fake, objs)
             fake.request("POST", "/fake/reset-counts")
 
@@ -283,7 +283,6 @@ def run(controller_bin: Path, fake_bin: Path, examples: Path, vectors: Path, crd
                 ctl.wait()
             fake.stop()
 
-    sa = next((o["spec"]["template"]["spec"]["serviceAccountName"] for o in objs if o["kind"] == "Deployment"), "")
     granted = granted_rules(objs, sa, RELEASE_NS)
     return failures, needed, granted
 
