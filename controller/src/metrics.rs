@@ -82,6 +82,8 @@ pub struct Metrics {
     /// `sealant_unseal_head_starts_total`: decryptions started while the initial list was still
     /// arriving, ahead of their reconciles.
     pub unseal_head_starts: Counter,
+    /// `sealant_reconciles_total`: reconcile passes over SealedSecrets.
+    pub reconciles: Counter,
 }
 
 fn default_buckets() -> Histogram {
@@ -168,8 +170,15 @@ impl Metrics {
             "Decryptions started while the initial list of SealedSecrets was still arriving",
             unseal_head_starts.clone(),
         );
+        let reconciles = Counter::default();
+        own.register(
+            "reconciles",
+            "Reconcile passes over SealedSecrets, whether or not they had anything to do (the echoes of the controller's own writes start none)",
+            reconciles.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            reconciles,
             own,
             leader,
             private_key_operations,

@@ -449,6 +449,7 @@ pub fn digest(ss: &SealedSecret, accept_v1_data: bool) -> String {
 /// Reconciles one SealedSecret.
 pub async fn reconcile(ss: Arc<Cached>, ctx: Arc<Context>) -> Result<Action, Error> {
     let obj = ObjectRef::from_obj(&*ss);
+    ctx.metrics.reconciles.inc();
     ctx.list_pacer.started(&obj);
     if ss.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
