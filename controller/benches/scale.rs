@@ -722,6 +722,10 @@ async fn cold_and_restart(
             ctl.metric("sealed_secrets_controller_unseal_requests_total")
                 .await
         );
+        eprintln!(
+            "reconcile passes during cold start: {}",
+            ctl.metric("sealant_reconciles_total").await
+        );
     }
     let cold_ops = ctl.metric("sealant_private_key_operations_total").await as u64;
     ctl.stop().await;
