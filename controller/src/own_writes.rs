@@ -44,23 +44,28 @@ impl OwnWrites {
         pending.insert((ns, name), rv);
     }
 
-    /// Whether a watch event's object, `namespace/name` at version `rv`, is the echo of the last
-    /// recorded write to it; its entry goes either way.
-    pub fn is_echo(&self, namespace: &str, name: &str, rv: Option<&str>) -> bool {
-        let written = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(namespace.to_owned(), name.to_owned()));
-        written.is_some() && written.as_deref() == rv
+    /// Whether a watch event's object (its metadata, and its version `rv`, which the cache keeps
+    /// apart from the metadata) is the echo of the last recorded write to it; its entry goes
+    /// either way.
+    pub fn is_echo(&self, seen: &ObjectMeta, rv: Option<&str>) -> bool {
+        self.take(seen)
+            .is_some_and(|written| Some(written.as_str()) == rv)
     }
 
     /// Drops the entry of a deleted object.
-    pub fn forget(&self, namespace: &str, name: &str) {
+    pub fn forget(&self, gone: &ObjectMeta) {
+        self.take(gone);
+    }
+
+    fn take(&self, meta: &ObjectMeta) -> Option<String> {
+        let key = (
+            meta.namespace.as_deref().unwrap_or_default().to_owned(),
+            meta.name.as_deref().unwrap_or_default().to_owned(),
+        );
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&(namespace.to_owned(), name.to_owned()));
+            .remove(&key)
     }
 
     /// Drops every entry.
@@ -82,7 +87,7 @@ mod tests {
     use super::*;
 
     fn echo(w: &OwnWrites, ns: &str, name: &str, rv: &str) -> bool {
-        w.is_echo(ns, name, Some(rv))
+        w.is_echo(&meta(ns, name, rv), Some(rv))
     }
 
     fn meta(ns: &str, name: &str, rv: &str) -> ObjectMeta {
@@ -113,7 +118,7 @@ mod tests {
         assert!(!echo(&w, "ns", "a", "6"));
         assert!(!echo(&w, "ns", "a", "7"));
         w.record(&meta("ns", "a", "9"));
-        w.forget("ns", "a");
+        w.forget(&meta("ns", "a", "10"));
         assert!(!echo(&w, "ns", "a", "9"), "deleted meanwhile");
         w.record(&meta("ns", "a", "11"));
         w.clear();
@@ -127,10 +132,10 @@ mod tests {
         no_rv.resource_version = None;
         w.record(&no_rv);
         assert_eq!(w.pending(), 0);
-        assert!(!w.is_echo("ns", "a", None));
+        assert!(!w.is_echo(&no_rv, None));
         w.record(&meta("ns", "a", "1"));
         assert!(
-            !w.is_echo("ns", "a", None),
+            !w.is_echo(&no_rv, None),
             "an event without a version is not the write's"
         );
     }

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -151,15 +150,11 @@ impl Stream for Paced {
         while !this.events_done {
             match this.events.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(Event::Apply(obj)))) => {
-                    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-                    if !this.own.is_echo(&ns, &name, obj.resource_version()) {
+                    if !this.own.is_echo(&obj.metadata, obj.resource_version()) {
                         return Poll::Ready(Some(Arc::new(obj)));
                     }
                 }
-                Poll::Ready(Some(Ok(Event::Delete(obj)))) => {
-                    this.own
-                        .forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
-                }
+                Poll::Ready(Some(Ok(Event::Delete(obj)))) => this.own.forget(&obj.metadata),
                 Poll::Ready(Some(Ok(Event::InitDone))) => {
                     this.own.clear();
                     // A newer list replaces what is left of the last one (an admission in
@@ -218,17 +213,13 @@ where
                 let relisted = index.observe(&ev);
                 match ev {
                     Event::Apply(s)
-                        if own.is_echo(
-                            &s.namespace().unwrap_or_default(),
-                            &s.name_any(),
-                            s.metadata.resource_version.as_deref(),
-                        ) =>
+                        if own.is_echo(&s.metadata, s.metadata.resource_version.as_deref()) =>
                     {
                         Vec::new()
                     }
                     Event::Apply(s) => sealed_secret_for(&s, &store).into_iter().collect(),
                     Event::Delete(s) => {
-                        own.forget(&s.namespace().unwrap_or_default(), &s.name_any());
+                        own.forget(&s.metadata);
                         sealed_secret_for(&s, &store).into_iter().collect()
                     }
                     Event::InitDone => {
